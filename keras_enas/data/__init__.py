@@ -1,0 +1,1 @@
+"""Data pipelines (PTB and CIFAR-10); only `bin/` and tests import this package."""
