@@ -1,0 +1,43 @@
+"""keras_enas: Efficient Neural Architecture Search (Pham et al., ICML 2018) in Keras 3.
+
+The public API is loaded lazily, so that `keras_enas.search_spaces` (pure Python)
+imports without TensorFlow.
+
+Example:
+
+```python
+import keras_enas
+space = keras_enas.RNNCellSpace(num_nodes=8)
+print(space.decode(space.parse("0 2 1 0 2 1 2 2 4 0 5 0 3 2")))
+```
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_API = {
+    "RNNCellSpace": "keras_enas.search_spaces.rnn",
+    "Controller": "keras_enas.controller",
+    "ControllerTrainer": "keras_enas.reinforce",
+    "SharedRNNLM": "keras_enas.models.shared_rnn_lm",
+    "SharedRNNCell": "keras_enas.layers.shared_rnn_cell",
+    "ENASSearch": "keras_enas.search.enas",
+    "PTBSearch": "keras_enas.search.ptb",
+    "ControllerPhase": "keras_enas.search.callbacks",
+    "ResetStates": "keras_enas.search.callbacks",
+    "build_ptb_search": "keras_enas.search.run_ptb",
+    "run_ptb_search": "keras_enas.search.run_ptb",
+    "derive": "keras_enas.search.derive",
+    "PTBSearchConfig": "keras_enas.config",
+}
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module 'keras_enas' has no attribute {name!r}")
+    return getattr(importlib.import_module(_API[name]), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))

@@ -1,0 +1,1 @@
+"""The ENAS search loop: the only package that sees both the child and the controller."""

@@ -1,0 +1,162 @@
+"""`ENASSearch`: the weight-sharing search as a `keras.Model` whose `fit()` runs it.
+
+Each training step samples a fresh architecture (M = 1, ENAS §2.2) and trains the
+shared weights ω on one minibatch; at the end of every epoch a controller phase
+trains the policy θ with REINFORCE on validation rewards (ENAS §2.2). With
+`strategy="random"` arcs are drawn uniformly and θ is never trained: the random-search
+baseline with the same weight-sharing budget (Li & Talwalkar 2019).
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from keras_enas.search_spaces import base
+
+
+class ENASSearch(keras.Model):
+    """Base class: the child/controller alternation, independent of the task.
+
+    Subclasses implement `child_loss(x, y, arc, training)` and `reward(arc)`.
+
+    Args:
+        space: the search space (its `steps` define the arc).
+        child: the shared-weight model.
+        trainer: a `reinforce.ControllerTrainer` wrapping the controller.
+        strategy: `"enas"` or `"random"`.
+        grad_clip: global-norm clip for ω's gradients (0 disables).
+        seed: seed of the search's own random draws (random arcs, reward batches).
+    """
+
+    def __init__(self, space, child, trainer, strategy="enas", grad_clip=0.0, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if strategy not in ("enas", "random"):
+            raise ValueError("`strategy` must be 'enas' or 'random'. "
+                             f"Received: strategy={strategy!r}")
+        self.space = space
+        self.child = child
+        self.trainer = trainer
+        self.controller = trainer.controller
+        self.strategy = strategy
+        self.grad_clip = float(grad_clip)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._token_bounds = _token_bounds(space.steps)
+        self.epochs_done = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                           trainable=False, name="epochs_done")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self._phase_fns = None
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def sample_arc(self):
+        """Samples one arc: from the controller, or uniformly for random search."""
+        if self.strategy == "random":
+            return self.uniform_arc()
+        arc, _, _ = self.controller.sample()
+        return arc
+
+    def uniform_arc(self):
+        """An arc whose every token is uniform over its range (ENAS §3.3 "random")."""
+        u = keras.random.uniform(self._token_bounds.shape, seed=self.seed_generator)
+        arc = tf.cast(tf.floor(u * self._token_bounds), tf.int32)
+        return tf.minimum(arc, self._token_bounds.astype(np.int32) - 1)
+
+    def child_train_step(self, x, y, arc):
+        """One ω update on the child `arc` (ENAS §2.2, phase 1). Returns the loss."""
+        variables = self.child.trainable_variables
+        with tf.GradientTape() as tape:
+            loss, objective = self.child_loss(x, y, arc, training=True)
+        grads = tape.gradient(objective, variables)
+        if self.grad_clip > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        self.optimizer.apply(grads, variables)
+        return loss
+
+    def train_step(self, data):
+        x, y = data
+        loss = self.child_train_step(x, y, self.sample_arc())
+        self.loss_tracker.update_state(loss)
+        return self._logs()
+
+    def test_step(self, data):
+        x, y = data
+        loss, _ = self.child_loss(x, y, self.sample_arc(), training=False)
+        self.loss_tracker.update_state(loss)
+        return self._logs()
+
+    def _logs(self):
+        return {"loss": self.loss_tracker.result()}
+
+    def child_loss(self, x, y, arc, training):
+        """Returns `(task loss, objective to minimise)`; implemented by subclasses."""
+        raise NotImplementedError
+
+    def reward(self, arc):
+        """Raw reward of `arc` on one validation minibatch; implemented by subclasses."""
+        raise NotImplementedError
+
+    def controller_phase(self, num_updates, num_logged=10):
+        """Trains θ for `num_updates` Adam updates (ENAS §2.2, phase 2).
+
+        Each update averages the REINFORCE gradients of `trainer.num_aggregate` sampled
+        arcs, each rewarded on one validation minibatch. With `strategy="random"` θ is
+        not trained; `num_logged` uniform arcs are scored instead, for the log.
+
+        Returns:
+            `(logs, samples)`: mean figures of the phase, and the last `num_logged`
+            `(arc, reward)` pairs as numpy values.
+        """
+        if self._phase_fns is None:
+            self._phase_fns = (tf.function(lambda: self.trainer.accumulate(self.reward)),
+                               tf.function(self.trainer.apply),
+                               tf.function(self._score_uniform_arc))
+        accumulate, apply, score_uniform = self._phase_fns
+        history, samples = [], []
+        if self.strategy == "random":
+            for _ in range(num_logged):
+                arc, reward = score_uniform()
+                samples.append((arc.numpy(), float(reward)))
+            return {"reward": float(np.mean([r for _, r in samples]))}, samples
+        for _ in range(num_updates):
+            for _ in range(self.trainer.num_aggregate):
+                stats, arc = accumulate()
+                stats = {k: float(v) for k, v in stats.items()}
+                history.append(stats)
+                samples.append((arc.numpy(), stats["raw_reward"]))
+            apply()
+        logs = {k: float(np.mean([h[k] for h in history])) for k in history[0]} if history else {}
+        if history:
+            logs["baseline"] = history[-1]["baseline"]
+        return logs, samples[-num_logged:] if num_logged else []
+
+    def _score_uniform_arc(self):
+        arc = self.uniform_arc()
+        return arc, self.reward(arc)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, with the controller phase run at the end of every epoch.
+
+        A `ControllerPhase` callback is put first unless one is given, so that the
+        controller's figures reach every later callback (CSVLogger, TensorBoard, ...).
+        """
+        from keras_enas.search.callbacks import ControllerPhase  # pylint: disable=g-import-not-at-top
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, ControllerPhase) for c in callbacks):
+            callbacks.insert(0, ControllerPhase())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+
+def _token_bounds(steps):
+    """Number of values each arc token can take, in arc order (numpy float32)."""
+    bounds = []
+    for step in steps:
+        if isinstance(step, base.OpChoice):
+            bounds.append(step.num_ops)
+        elif isinstance(step, base.InputChoice):
+            bounds.append(step.num_anchors)
+        elif isinstance(step, base.SkipChoice):
+            bounds.extend([2] * step.num_anchors)
+    return np.asarray(bounds, np.float32)

@@ -1,0 +1,123 @@
+"""`PTBSearch`: ENAS over recurrent cells, with a stateful shared language model.
+
+The hidden state is carried across training minibatches (truncated BPTT) and reset
+at the start of each epoch and of each evaluation (reference §8.1). The reward is
+`c / ppl` on one validation minibatch drawn at random, from a zero state (enas_lm).
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_enas import reinforce
+from keras_enas.search import enas
+from keras_enas.search.derive import pick_batch
+
+
+class PTBSearch(enas.ENASSearch):
+    """ENAS search for a recurrent cell on a tokenised corpus.
+
+    Args:
+        space: an `RNNCellSpace`.
+        child: a `SharedRNNLM` built for that space.
+        trainer: a `reinforce.ControllerTrainer`.
+        reward_batches: `(x, y)` int arrays of shape `(num_batches, B, T)`: the
+            validation minibatches rewards are computed on.
+        batch_size: training minibatch size (rows of the carried state).
+        eval_batch_size: validation minibatch size for `evaluate`.
+        l2: L2 weight on the weights each step uses.
+        reward_constant: `c` in the reward `c / ppl` (ENAS §3.4: 80).
+        **kwargs: passed to `ENASSearch` (strategy, grad_clip, seed, name).
+
+    Example:
+
+    ```python
+    search = PTBSearch(space, child, trainer, reward_batches=(vx, vy), batch_size=64)
+    search.compile(optimizer=keras.optimizers.SGD(20.0))
+    search.fit(train_ds, validation_data=valid_ds, epochs=10)
+    ```
+    """
+
+    def __init__(self, space, child, trainer, reward_batches, batch_size, eval_batch_size=None,
+                 l2=0.0, reward_constant=80.0, **kwargs):
+        super().__init__(space, child, trainer, **kwargs)
+        reward_x, reward_y = (np.asarray(a, np.int32) for a in reward_batches)
+        if reward_x.ndim != 3 or reward_x.shape != reward_y.shape or not len(reward_x):
+            raise ValueError("`reward_batches` must be two int arrays of equal shape "
+                             f"(num_batches, B, T). Received shapes: {reward_x.shape}, "
+                             f"{reward_y.shape}")
+        self._reward_x, self._reward_y = reward_x, reward_y
+        self.l2 = float(l2)
+        self.reward_constant = float(reward_constant)
+        hidden = child.hidden_size
+        self.train_state = self.add_weight(shape=(batch_size, hidden), initializer="zeros",
+                                           trainable=False, name="train_state")
+        self.eval_state = self.add_weight(shape=(eval_batch_size or batch_size, hidden),
+                                          initializer="zeros", trainable=False,
+                                          name="eval_state")
+
+    def reset_states(self):
+        """Zeros the carried hidden states (start of an epoch or of an evaluation)."""
+        self.train_state.assign(tf.zeros_like(self.train_state))
+        self.eval_state.assign(tf.zeros_like(self.eval_state))
+
+    def child_loss(self, x, y, arc, training):
+        state = self.train_state if training else self.eval_state
+        logits, new_state = self.child(x, state, arc, training=training)  # (B, T, V)
+        state.assign(tf.stop_gradient(new_state))
+        loss = _cross_entropy(y, logits)
+        objective = loss + self.l2 * self.child.l2_penalty(arc) if training else loss
+        return loss, objective
+
+    def _logs(self):
+        loss = self.loss_tracker.result()
+        return {"loss": loss, "ppl": tf.exp(loss)}
+
+    def batch_loss(self, x, y, arc):
+        """Mean cross-entropy of `arc` on one minibatch from a zero state, no dropout."""
+        state = tf.zeros([tf.shape(x)[0], self.child.hidden_size])
+        logits, _ = self.child(x, state, arc, training=False)
+        return _cross_entropy(y, logits)
+
+    def reward(self, arc):
+        """ENAS §3.4: R = c / valid_ppl on one random validation minibatch."""
+        index = keras.random.randint((), 0, len(self._reward_x), seed=self.seed_generator)
+        x = tf.gather(tf.constant(self._reward_x), index)
+        y = tf.gather(tf.constant(self._reward_y), index)
+        return reinforce.ppl_reward(self.batch_loss(x, y, arc), self.reward_constant)
+
+    def split_perplexity(self, arc, batches):
+        """Perplexity of `arc` over whole `batches` `(x, y)` with the state carried."""
+        x_all, y_all = batches
+        fn = tf.function(lambda x, s, a: self.child(x, s, a, training=False))
+        state = tf.zeros([x_all.shape[1], self.child.hidden_size])
+        total = 0.0
+        for x, y in zip(x_all, y_all):
+            logits, state = fn(x, state, arc)
+            total += float(_cross_entropy(y, logits))
+        return math.exp(total / len(x_all))
+
+    def score_arcs(self, arcs, scoring, seed=0):
+        """Scores arcs: `valid_ppl` and `reward = c / valid_ppl` (see `derive.derive`)."""
+        results = []
+        if scoring == "full":
+            batches = (self._reward_x, self._reward_y)
+            for arc in arcs:
+                ppl = self.split_perplexity(tf.constant(arc), batches)
+                results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
+            return results
+        index = pick_batch(len(self._reward_x), seed)
+        x, y = tf.constant(self._reward_x[index]), tf.constant(self._reward_y[index])
+        loss_fn = tf.function(self.batch_loss)
+        for arc in arcs:
+            ppl = math.exp(float(loss_fn(x, y, tf.constant(arc))))
+            results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
+        return results
+
+
+def _cross_entropy(y, logits):
+    """Mean token cross-entropy in nats."""
+    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits,
+                                                                       from_logits=True))

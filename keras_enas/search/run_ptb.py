@@ -1,0 +1,153 @@
+"""`run_ptb_search`: a whole PTB cell search in a working directory (what `bin/` calls)."""
+
+import os
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from keras_enas import controller as controller_lib
+from keras_enas import reinforce
+from keras_enas.models import shared_rnn_lm
+from keras_enas.search import callbacks as cb
+from keras_enas.search import derive, workdir as workdir_lib
+from keras_enas.search.ptb import PTBSearch
+from keras_enas.search_spaces import rnn
+
+
+def build_ptb_search(config, vocab_size, reward_batches):
+    """Builds and compiles a `PTBSearch` from a `PTBSearchConfig`.
+
+    Args:
+        config: a `config.PTBSearchConfig`.
+        vocab_size: size of the token vocabulary.
+        reward_batches: validation minibatches `(x, y)`, each `(num_batches, B, T)`.
+
+    Returns:
+        A compiled `PTBSearch` whose variables are all created.
+    """
+    keras.utils.set_random_seed(config.seed)
+    c, k, s = config.child, config.controller, config.search
+    space = rnn.RNNCellSpace(num_nodes=c.num_nodes, arc_format=c.arc_format)
+    child = shared_rnn_lm.SharedRNNLM(
+        space, vocab_size=vocab_size, hidden_size=c.hidden_size, drop_e=c.drop_e,
+        drop_i=c.drop_i, drop_x=c.drop_x, drop_l=c.drop_l, drop_o=c.drop_o,
+        init_range=c.init_range, share_by_activation=c.share_by_activation,
+        output_mode=c.output_mode, seed=config.seed + 1)
+    policy = controller_lib.Controller(
+        space.steps, initial_anchors=space.initial_anchors, hidden_size=k.hidden_size,
+        temperature=k.temperature or None, tanh_constant=k.tanh_constant or None,
+        init_range=k.init_range, seed=config.seed + 2)
+    trainer = reinforce.ControllerTrainer(
+        policy, learning_rate=k.learning_rate, beta_1=k.adam_beta1, epsilon=k.adam_epsilon,
+        baseline_decay=k.baseline_decay, entropy_weight=k.entropy_weight,
+        num_aggregate=k.num_aggregate)
+    search = PTBSearch(space, child, trainer, reward_batches=reward_batches,
+                       batch_size=c.batch_size, eval_batch_size=c.eval_batch_size, l2=c.l2,
+                       reward_constant=k.reward_constant, strategy=s.strategy,
+                       grad_clip=c.grad_clip, seed=config.seed + 3)
+    search.controller_updates = k.train_steps
+    search.compile(optimizer=keras.optimizers.SGD(c.learning_rate), jit_compile=s.jit_compile)
+    _build(search, c.batch_size, c.bptt)
+    return search
+
+
+def _build(search, batch_size, bptt):
+    """Creates every variable (models, both optimizers) so a checkpoint can restore them."""
+    x = tf.zeros([batch_size, bptt], tf.int32)
+    arc = tf.constant(search.space.random_arc(0))
+    search.child(x, search.train_state, arc)
+    search.controller.sample()
+    search.optimizer.build(search.child.trainable_variables)
+    search.trainer.build()
+
+
+def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
+    """Runs (or resumes) a PTB search and derives the final architecture.
+
+    Writes into `config.workdir`: `config.json`, `checkpoints/`, `log.jsonl`,
+    `tensorboard/`, `history.csv` and `best_architecture.json`. Running it again on
+    the same directory resumes after the last finished epoch.
+
+    Args:
+        config: a `config.PTBSearchConfig` with `workdir` set.
+        train_ds: `tf.data.Dataset` of sequential `(x, y)` training minibatches.
+        valid_ds: `tf.data.Dataset` of sequential validation minibatches.
+        reward_batches: validation minibatches `(x, y)` as arrays `(num_batches, B, T)`.
+        vocab_size: size of the token vocabulary.
+
+    Returns:
+        The dict written to `best_architecture.json`.
+    """
+    if not config.workdir:
+        raise ValueError("`workdir` must be set. Received: workdir=None")
+    if config.search.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    workdir = config.workdir
+    workdir_lib.prepare(workdir, config.to_dict())
+    c, s = config.child, config.search
+    search = build_ptb_search(config, vocab_size, reward_batches)
+    manager = workdir_lib.checkpoint_manager(
+        workdir, search=search, child_optimizer=search.optimizer,
+        trainer=search.trainer)
+    workdir_lib.restore_latest(manager)
+    initial_epoch = int(search.epochs_done.numpy())
+    phase = cb.ControllerPhase(num_updates=config.controller.train_steps,
+                               every=s.controller_every, num_logged=s.log_num_arcs)
+    callbacks = [
+        phase, cb.ResetStates(), cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start),
+        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+        cb.JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=phase),
+        cb.Checkpoint(manager)]
+    if s.steps_per_epoch:
+        # Epochs are windows of one endless stream; a resumed run skips what was used.
+        train_ds = train_ds.repeat().skip(initial_epoch * s.steps_per_epoch)
+    if s.valid_steps:
+        valid_ds = valid_ds.take(s.valid_steps)
+    start = time.time()
+    if initial_epoch < s.num_epochs:
+        search.fit(train_ds, epochs=s.num_epochs, initial_epoch=initial_epoch,
+                   steps_per_epoch=s.steps_per_epoch or None, validation_data=valid_ds,
+                   callbacks=callbacks, verbose=2)
+    result = _derive_and_save(search, config, workdir)
+    logging.info("Search done in %.0f s. Best architecture:\n%s", time.time() - start,
+                 result["decoded_text"])
+    return result
+
+
+def _derive_and_save(search, config, workdir):
+    """Derives the best arc and writes `best_architecture.json`."""
+    space, s = search.space, config.search
+    ranked = derive.derive(search, s.derive_num_samples, s.derive_scoring)
+    best = ranked[0]["arc"]
+    arcs = {}
+    for fmt in rnn.ARC_FORMATS:
+        try:
+            other = rnn.RNNCellSpace(space.num_nodes, fmt)
+            arcs[fmt] = other.format_arc(space.convert(best, fmt))
+        except ValueError as e:
+            arcs[fmt] = None
+            logging.info("Best arc has no %s form: %s", fmt, e)
+    result = {
+        "search_space": space.name,
+        "space_config": space.get_config(),
+        "strategy": s.strategy,
+        "fixed_arc": arcs["original"],
+        "arc_format": space.arc_format,
+        "arc": space.format_arc(best),
+        "arcs": arcs,
+        "decoded": space.decode(best).to_dict(),
+        "decoded_text": str(space.decode(best)),
+        "scoring": s.derive_scoring,
+        "scores": [{"arc": space.format_arc(r["arc"]), "valid_ppl": r["valid_ppl"],
+                    "reward": r["reward"]} for r in ranked],
+        "note": "Scores are SEARCH-PHASE figures (shared weights); retrain the arc from "
+                "scratch for final numbers.",
+    }
+    cb.write_json(os.path.join(workdir, "best_architecture.json"), result)
+    return result
+
+
+__all__ = ["build_ptb_search", "run_ptb_search"]

@@ -1,0 +1,77 @@
+"""The working directory: resolved config, checkpoints of everything, resume."""
+
+import json
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from keras_enas.search.callbacks import write_json
+
+CONFIG_FILE = "config.json"
+
+
+def prepare(workdir, config_dict):
+    """Creates `workdir` and writes `config.json`, or checks it on resume.
+
+    Raises:
+        ValueError: if `workdir` holds a run with a different config (nothing in it is
+            touched), since resuming it with other settings would mix two experiments.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, CONFIG_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        diff = sorted(_diff(saved, json.loads(json.dumps(config_dict))))
+        if diff:
+            raise ValueError(
+                f"Working directory {workdir} holds a run with a different config "
+                f"(differs in: {', '.join(diff)}). Use a new --workdir, or the same "
+                "settings to resume it.")
+        return
+    write_json(path, config_dict)
+
+
+# Settings that may change when a run is resumed: where it lives, how long it runs.
+RESUMABLE_KEYS = ("workdir", "data_dir", "search.num_epochs")
+
+
+def _diff(a, b, prefix=""):
+    """Names of the leaves where nested dicts `a` and `b` differ (RESUMABLE_KEYS excluded)."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if prefix + key in RESUMABLE_KEYS:
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, prefix + key + ".")
+        elif va != vb:
+            out.append(prefix + key)
+    return out
+
+
+def checkpoint_manager(workdir, **trackables):
+    """A `tf.train.CheckpointManager` over `trackables` in `<workdir>/checkpoints`.
+
+    Keras `SeedGenerator` states are not tracked by `tf.train.Checkpoint` through
+    their layers, so the states found in any model among `trackables` are added
+    explicitly: a resumed run then draws the same arcs and dropout masks.
+    """
+    states = [v for obj in trackables.values() for v in (getattr(obj, "variables", None) or [])
+              if "seed_generator" in getattr(v, "path", "")]
+    # Keyed by position: Keras numbers unnamed generators per process, the order is stable.
+    seeds = {f"seed_{i}": v for i, v in enumerate(states)}
+    checkpoint = tf.train.Checkpoint(seed_states=seeds, **trackables)
+    return tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
+                                      max_to_keep=2)
+
+
+def restore_latest(manager):
+    """Restores the newest checkpoint, if any. Returns True when one was restored."""
+    path = manager.latest_checkpoint
+    if not path:
+        return False
+    manager.checkpoint.restore(path).assert_existing_objects_matched()
+    logging.info("Resumed from %s", path)
+    return True
