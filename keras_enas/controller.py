@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_enas import controller_schema as schema
 from keras_enas.search_spaces import base
 
 
@@ -32,6 +33,8 @@ class Controller(keras.Model):
         init_range: weights are drawn from U[-init_range, init_range].
         seed: int seed for the weight initialisers and the sampler.
         skip_target: target skip probability ρ of the skip KL penalty, in (0, 1).
+        sample_order: the space's `sample_order` (arc position of each sampled token);
+            arcs are returned, and scored, in the space's stored order. None: identity.
         name: model name.
 
     Raises:
@@ -48,14 +51,15 @@ class Controller(keras.Model):
 
     def __init__(self, steps, initial_anchors=0, hidden_size=100, temperature=None,
                  tanh_constant=None, init_range=0.1, seed=None, skip_target=0.4,
-                 name="controller", **kwargs):
+                 sample_order=None, name="controller", **kwargs):
         super().__init__(name=name, **kwargs)
         steps = tuple(steps)
-        _check_arguments(steps, initial_anchors, hidden_size, temperature, tanh_constant,
+        schema.check_arguments(steps, initial_anchors, hidden_size, temperature, tanh_constant,
                          init_range, skip_target)
         self._steps, self.initial_anchors, self.hidden_size = steps, initial_anchors, hidden_size
         self.temperature, self.tanh_constant = temperature, tanh_constant
         self.skip_target = skip_target
+        self._order = schema.sample_order(sample_order, base.arc_length(steps))
         seeds = itertools.count(0 if seed is None else seed)
         h = hidden_size
 
@@ -67,7 +71,7 @@ class Controller(keras.Model):
         self.w_lstm = weight("w_lstm", (2 * h, 4 * h))
         self.g_emb = weight("g_emb", (1, h))
         # Per op vocabulary: attributes `w_emb_<vocab>`, `w_soft_<vocab>` [, `b_soft_<vocab>`].
-        for vocab, (num_ops, bias) in _vocabularies(steps).items():
+        for vocab, (num_ops, bias) in schema.vocabularies(steps).items():
             setattr(self, f"w_emb_{vocab}", weight(f"w_emb_{vocab}", (num_ops, h)))
             setattr(self, f"w_soft_{vocab}", weight(f"w_soft_{vocab}", (h, num_ops)))
             if bias is not None:  # learnable logit bias, e.g. micro's [10, 10, 0, 0, 0]
@@ -107,13 +111,16 @@ class Controller(keras.Model):
             decision; `entropy` the sum of the decisions' exact categorical entropies.
         """
         outputs = self._walk(1)
+        outputs = (self._to_arc_order(outputs[0]),) + tuple(outputs[1:])
         return tuple(x[0] for x in outputs[:4 if return_skip_penalty else 3])
 
     def sample_batch(self, batch_size, return_skip_penalty=False):
         """Samples `batch_size` independent arcs; outputs as `sample()` with a batch axis."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size}")
-        return self._walk(batch_size)[:4 if return_skip_penalty else 3]
+        outputs = self._walk(batch_size)
+        outputs = (self._to_arc_order(outputs[0]),) + tuple(outputs[1:])
+        return outputs[:4 if return_skip_penalty else 3]
 
     def log_prob(self, arc, return_skip_penalty=False):
         """Scores a given arc (teacher forcing: the same walk, with the arc's tokens).
@@ -135,8 +142,16 @@ class Controller(keras.Model):
                              f"{self.arc_length}]. Received: arc.shape={arc.shape}")
         single = len(arc.shape) == 1
         batch = ops.expand_dims(arc, 0) if single else arc
+        if self._order is not None:  # stored order -> the order the walk samples in
+            batch = ops.take(batch, self._order[0], axis=1)
         outputs = self._walk(ops.shape(batch)[0], batch)[1:4 if return_skip_penalty else 3]
         return tuple(x[0] for x in outputs) if single else outputs
+
+    def _to_arc_order(self, sampled):
+        """Puts tokens `[B, L]` from sampling order into the space's stored arc order."""
+        if self._order is None:
+            return sampled
+        return ops.take(sampled, self._order[1], axis=1)
 
     def _walk(self, batch_size, arc=None):
         """Runs the LSTM over every step; samples tokens unless `arc` `[B, L]` is given."""
@@ -241,46 +256,3 @@ class Controller(keras.Model):
         x = x / (1.0 + ops.sum(bits, axis=1, keepdims=True))
         return ops.reshape(token, (-1, n)), log_prob, entropy, x, kl
 
-
-def _vocabularies(steps):
-    """Maps each op vocabulary to `(num_ops, bias_init)`, checking the choices agree."""
-    vocabs = {}
-    for step in steps:
-        if not isinstance(step, base.OpChoice):
-            continue
-        num_ops, bias = vocabs.get(step.vocab, (step.num_ops, None))
-        if step.num_ops != num_ops:
-            raise ValueError(f"Op choices of vocab '{step.vocab}' must agree on `num_ops`. "
-                             f"Received: {num_ops} and {step.num_ops} ({step.name}).")
-        for field in ("bias_init", "fixed_bias"):
-            value = getattr(step, field)
-            if value is not None and len(value) != num_ops:
-                raise ValueError(f"`{field}` must have num_ops={num_ops} entries. "
-                                 f"Received: {field}={value} ({step.name}).")
-        if step.bias_init is not None:
-            if bias is not None and tuple(bias) != tuple(step.bias_init):
-                raise ValueError(f"Op choices of vocab '{step.vocab}' must share one "
-                                 f"`bias_init`. Received: {bias} and {step.bias_init}.")
-            bias = step.bias_init
-        vocabs[step.vocab] = (num_ops, bias)
-    return vocabs
-
-
-def _check_arguments(steps, initial_anchors, hidden_size, temperature, tanh_constant,
-                     init_range, skip_target):
-    if not isinstance(hidden_size, int) or hidden_size < 1:
-        raise ValueError(f"`hidden_size` must be an int >= 1. Received: hidden_size={hidden_size}")
-    if not isinstance(initial_anchors, int) or initial_anchors < 0:
-        raise ValueError("`initial_anchors` must be an int >= 0. "
-                         f"Received: initial_anchors={initial_anchors}")
-    for arg, value in (("temperature", temperature), ("tanh_constant", tanh_constant)):
-        if value is not None and not value > 0:
-            raise ValueError(f"`{arg}` must be None or > 0. Received: {arg}={value}")
-    if not init_range >= 0:
-        raise ValueError(f"`init_range` must be >= 0. Received: init_range={init_range}")
-    if not 0 < skip_target < 1:
-        raise ValueError(f"`skip_target` must be in (0, 1). Received: skip_target={skip_target}")
-    base.validate_steps(steps, initial_anchors)
-    if base.arc_length(steps) < 1:
-        raise ValueError("`steps` must contain at least one sampling step (OpChoice, "
-                         f"InputChoice or SkipChoice). Received: steps={steps}")

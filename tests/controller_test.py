@@ -323,3 +323,22 @@ def test_call_errors():
     with pytest.raises(ValueError, match=r"`batch_size` must be an int >= 1. Received: "
                                          r"batch_size=0"):
         controller.sample_batch(0)
+
+
+def test_sample_order_returns_arcs_in_the_stored_order():
+    from keras_enas.search_spaces import micro
+    space = micro.MicroSpace(num_nodes=2)
+    controller = Controller(space.steps, space.initial_anchors, hidden_size=8, seed=1,
+                            sample_order=space.sample_order)
+    for _ in range(20):
+        arc, log_prob, _ = controller.sample()
+        arc = arc.numpy()
+        space.validate(arc)   # stored order: [x_id, x_op, y_id, y_op] per node
+        np.testing.assert_allclose(float(controller.log_prob(arc)[0]), float(log_prob),
+                                   rtol=1e-5)
+
+
+def test_sample_order_must_be_a_permutation():
+    steps = (base.OpChoice("a", "ops", 2), base.OpChoice("b", "ops", 2))
+    with pytest.raises(ValueError, match=r"`sample_order` must be a permutation of range\(2\)"):
+        Controller(steps, hidden_size=4, sample_order=[0, 0])

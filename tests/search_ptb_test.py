@@ -149,6 +149,7 @@ def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
         assert all(np.isfinite(r[key]) for r in records), key
     assert records[0]["ppl"] < 10000 * 1.5   # a finite perplexity on a 10k vocabulary
     assert os.listdir(workdir / "tensorboard")
+    assert (workdir / "cell.png").read_bytes()[:4] == b"\x89PNG"
     assert "--child_hidden_size=16" in open(workdir / "flags.txt").read()
     assert json.load(open(workdir / "config.json"))["child"]["hidden_size"] == 16
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas.layers import tied_softmax
+from keras_enas.layers import locked_dropout, tied_softmax
 from keras_enas.models import SharedRNNLM
 from keras_enas.search_spaces import rnn
 
@@ -134,6 +134,15 @@ def test_no_dropout_rates_make_training_deterministic():
                                lm(x, state, arc)[0].numpy(), rtol=1e-6)
 
 
+def test_dropout_mask_values_and_rate_check():
+    mask = locked_dropout.dropout_mask((400, 1, 5), 0.25, keras.random.SeedGenerator(0)).numpy()
+    np.testing.assert_allclose(np.unique(mask), [0.0, 1 / 0.75])
+    assert abs((mask == 0).mean() - 0.25) < 0.05
+    assert locked_dropout.dropout_mask((2, 3), 0.0, 0) is None
+    with pytest.raises(ValueError, match=r"`rate` must be in \[0, 1\). Received: rate=1.0"):
+        locked_dropout.dropout_mask((2, 3), 1.0, 0)
+
+
 def test_same_seed_same_dropout_stream():
     space, first = make(seed=5)
     _, second = make(seed=5)
@@ -180,3 +189,22 @@ def test_bad_arguments_raise(kwargs, error, message):
     args.update(kwargs)
     with pytest.raises(error, match=message):
         SharedRNNLM(rnn.RNNCellSpace(4), **args)
+
+
+def test_dynamic_batch_and_length_under_one_trace():
+    space, lm = make()
+    spec = [tf.TensorSpec([None, None], tf.int32)] * 2 + [tf.TensorSpec([None, H]),
+                                                          tf.TensorSpec([None], tf.int32)]
+
+    @tf.function(input_signature=spec)
+    def loss_and_grad(x, y, state, arc):
+        with tf.GradientTape() as tape:
+            loss, _ = lm.cross_entropy(x, y, state, arc, training=True)
+        return loss, tape.gradient(loss, lm.cell.w_skip).values
+
+    arc = tf.constant(space.random_arc(0))
+    for batch, steps in ((2, 3), (4, 7)):
+        x = tf.zeros((batch, steps), tf.int32)
+        loss, grad = loss_and_grad(x, x, tf.zeros((batch, H)), arc)
+        assert np.isfinite(loss.numpy()) and grad.shape[1:] == (H, 2 * H)
+    assert loss_and_grad.experimental_get_tracing_count() == 1

@@ -126,7 +126,7 @@ class SharedRNNCell(keras.layers.Layer):
         self.built = True
 
     def decode_arc(self, arc):
-        """Reads an arc tensor into what the cell runs (static shapes, any arc).
+        """Reads an arc tensor into what the cell runs (static shapes, any valid arc).
 
         Returns:
             A dict of tensors: `prev` int32 `(N−1,)` input node of nodes 1..N−1;
@@ -186,9 +186,12 @@ class SharedRNNCell(keras.layers.Layer):
     def l2_penalty(self, arc):
         """`Σ w²` over the matrices `arc` uses (W_prev and its N−1 bank slices).
 
-        The original code applies L2 to every variable; here only the selected
-        slices are penalised, so the gradient stays sparse and SGD touches only them
-        (unused weights do not decay). With λ ≈ 1e-7 the difference is negligible.
+        A deliberate departure: the original code decays every variable every step;
+        here only the selected slices are penalised, so the gradient stays an
+        `IndexedSlices` and SGD touches only them (a slice decays only on the steps
+        that use it). The gather is separate from `call`'s, so the bank's gradient
+        holds each selected row twice; `scatter_sub` sums them correctly, and
+        `clip_by_global_norm` then over-counts the norm by at most the tiny L2 term.
         """
         w0, w_nodes = self.selected_weights(self.decode_arc(arc))
         return tf.reduce_sum(tf.square(w0)) + tf.reduce_sum(tf.square(w_nodes))

@@ -11,7 +11,6 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from keras_enas.search_spaces import base
 
 
 class ENASSearch(keras.Model):
@@ -41,7 +40,8 @@ class ENASSearch(keras.Model):
         self.strategy = strategy
         self.grad_clip = float(grad_clip)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._token_bounds = _token_bounds(space.steps)
+        # Values each arc token can take, in the stored arc order.
+        self._token_bounds = np.asarray(space.num_choices, np.float32)
         self.epochs_done = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                            trainable=False, name="epochs_done")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -148,15 +148,3 @@ class ENASSearch(keras.Model):
             callbacks.insert(0, ControllerPhase())
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
-
-def _token_bounds(steps):
-    """Number of values each arc token can take, in arc order (numpy float32)."""
-    bounds = []
-    for step in steps:
-        if isinstance(step, base.OpChoice):
-            bounds.append(step.num_ops)
-        elif isinstance(step, base.InputChoice):
-            bounds.append(step.num_anchors)
-        elif isinstance(step, base.SkipChoice):
-            bounds.extend([2] * step.num_anchors)
-    return np.asarray(bounds, np.float32)

@@ -1,6 +1,5 @@
 """`run_ptb_search`: a whole PTB cell search in a working directory (what `bin/` calls)."""
 
-import os
 import time
 
 import keras
@@ -8,10 +7,10 @@ import tensorflow as tf
 from absl import logging
 
 from keras_enas import controller as controller_lib
-from keras_enas import reinforce
+from keras_enas import export, reinforce
 from keras_enas.models import shared_rnn_lm
 from keras_enas.search import callbacks as cb
-from keras_enas.search import derive, workdir as workdir_lib
+from keras_enas.search import runner
 from keras_enas.search.ptb import PTBSearch
 from keras_enas.search_spaces import rnn
 
@@ -36,7 +35,8 @@ def build_ptb_search(config, vocab_size, reward_batches):
         init_range=c.init_range, share_by_activation=c.share_by_activation,
         output_mode=c.output_mode, seed=config.seed + 1)
     policy = controller_lib.Controller(
-        space.steps, initial_anchors=space.initial_anchors, hidden_size=k.hidden_size,
+        space.steps, initial_anchors=space.initial_anchors, sample_order=space.sample_order,
+        hidden_size=k.hidden_size,
         temperature=k.temperature or None, tanh_constant=k.tanh_constant or None,
         init_range=k.init_range, seed=config.seed + 2)
     trainer = reinforce.ControllerTrainer(
@@ -80,37 +80,12 @@ def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
     Returns:
         The dict written to `best_architecture.json`.
     """
-    if not config.workdir:
-        raise ValueError("`workdir` must be set. Received: workdir=None")
-    if config.search.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    workdir = config.workdir
-    workdir_lib.prepare(workdir, config.to_dict())
-    c, s = config.child, config.search
+    workdir = runner.prepare_run(config)
+    c = config.child
     search = build_ptb_search(config, vocab_size, reward_batches)
-    manager = workdir_lib.checkpoint_manager(
-        workdir, search=search, child_optimizer=search.optimizer,
-        trainer=search.trainer)
-    workdir_lib.restore_latest(manager)
-    initial_epoch = int(search.epochs_done.numpy())
-    phase = cb.ControllerPhase(num_updates=config.controller.train_steps,
-                               every=s.controller_every, num_logged=s.log_num_arcs)
-    callbacks = [
-        phase, cb.ResetStates(), cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start),
-        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-        cb.JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=phase),
-        cb.Checkpoint(manager)]
-    if s.steps_per_epoch:
-        # Epochs are windows of one endless stream; a resumed run skips what was used.
-        train_ds = train_ds.repeat().skip(initial_epoch * s.steps_per_epoch)
-    if s.valid_steps:
-        valid_ds = valid_ds.take(s.valid_steps)
     start = time.time()
-    if initial_epoch < s.num_epochs:
-        search.fit(train_ds, epochs=s.num_epochs, initial_epoch=initial_epoch,
-                   steps_per_epoch=s.steps_per_epoch or None, validation_data=valid_ds,
-                   callbacks=callbacks, verbose=2)
+    runner.fit_search(search, config, train_ds, valid_ds, callbacks=[
+        cb.ResetStates(), cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start)])
     result = _derive_and_save(search, config, workdir)
     logging.info("Search done in %.0f s. Best architecture:\n%s", time.time() - start,
                  result["decoded_text"])
@@ -119,8 +94,8 @@ def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
 
 def _derive_and_save(search, config, workdir):
     """Derives the best arc and writes `best_architecture.json`."""
-    space, s = search.space, config.search
-    ranked = derive.derive(search, s.derive_num_samples, s.derive_scoring)
+    space = search.space
+    ranked = runner.derive_best(search, config)
     best = ranked[0]["arc"]
     arcs = {}
     for fmt in rnn.ARC_FORMATS:
@@ -130,23 +105,11 @@ def _derive_and_save(search, config, workdir):
         except ValueError as e:
             arcs[fmt] = None
             logging.info("Best arc has no %s form: %s", fmt, e)
-    result = {
-        "search_space": space.name,
-        "space_config": space.get_config(),
-        "strategy": s.strategy,
-        "fixed_arc": arcs["original"],
-        "arc_format": space.arc_format,
-        "arc": space.format_arc(best),
-        "arcs": arcs,
-        "decoded": space.decode(best).to_dict(),
-        "decoded_text": str(space.decode(best)),
-        "scoring": s.derive_scoring,
-        "scores": [{"arc": space.format_arc(r["arc"]), "valid_ppl": r["valid_ppl"],
-                    "reward": r["reward"]} for r in ranked],
-        "note": "Scores are SEARCH-PHASE figures (shared weights); retrain the arc from "
-                "scratch for final numbers.",
-    }
-    cb.write_json(os.path.join(workdir, "best_architecture.json"), result)
+    result = runner.result_record(search, config, ranked, ("valid_ppl", "reward"),
+                                  fixed_arc=arcs["original"], arc_format=space.arc_format,
+                                  arcs=arcs)
+    runner.write_result(workdir, result)
+    export.draw_architecture(workdir, space, best)  # cell.png
     return result
 
 
