@@ -1,0 +1,153 @@
+"""`run_ptb_training`: train a found PTB cell from scratch, evaluate, export (what `bin/` calls)."""
+
+import os
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from keras_enas import export
+from keras_enas.models import fixed_rnn
+from keras_enas.search import callbacks as cb
+from keras_enas.search import workdir as workdir_lib
+from keras_enas.train import architecture as arch_lib
+from keras_enas.train import callbacks as train_cb
+from keras_enas.train import evaluate
+from keras_enas.train.lm_trainer import LMTrainer
+
+RESULTS_FILE = "final_results.json"
+NOTE = ("FINAL figures: this architecture trained from scratch and evaluated over whole "
+        "splits with the state carried. Search-phase figures (loss/ppl/val_ppl of sampled "
+        "children with shared weights) are not comparable.")
+
+
+def build_ptb_model(config, vocab_size, space=None, arc=None):
+    """The fixed LM a `PTBFinalConfig` describes (`space`/`arc` from `resolve_architecture`)."""
+    c = config.child
+    return fixed_rnn.build_fixed_model(
+        space, arc, vocab_size, c.hidden_size, drop_e=c.drop_e, drop_i=c.drop_i,
+        drop_x=c.drop_x, drop_l=c.drop_l, drop_o=c.drop_o, cell=config.cell,
+        output_mode=c.output_mode, init_range=c.init_range, seed=config.seed + 1)
+
+
+def describe(config, vocab_size, space=None, arc=None):
+    """What `--dry_run` prints: the parameter count and the architecture, as a dict."""
+    keras.utils.set_random_seed(config.seed)
+    lm = build_ptb_model(config, vocab_size, space, arc)
+    return {"num_parameters": fixed_rnn.num_parameters(lm), "cell": config.cell,
+            "hidden_size": config.child.hidden_size, "vocab_size": vocab_size,
+            "architecture": arch_lib.architecture_record(space, arc)}
+
+
+def build_trainer(config, lm):
+    """A compiled `LMTrainer` whose variables (model, optimizer) all exist."""
+    t = config.train
+    trainer = LMTrainer(lm, t.batch_size, l2=t.l2, slowness=t.slowness,
+                        activation_l2=t.activation_l2, loss_reduction=t.loss_reduction,
+                        grad_clip=t.grad_clip, asgd=t.asgd, asgd_nonmono=t.asgd_nonmono,
+                        asgd_start_epoch=t.asgd_start_epoch)
+    trainer.compile(optimizer=keras.optimizers.SGD(t.learning_rate))
+    trainer.optimizer.build(lm.trainable_variables)
+    return trainer
+
+
+def _identity(config, space, arc):
+    """The settings that decide the trained weights: a resumed run must match them."""
+    record = config.to_dict()
+    for key in ("fixed_arc", "arc_file", "arc_format", "num_nodes", "eval"):
+        record.pop(key)
+    record["train"].pop("num_epochs")  # a run may be extended
+    record["architecture"] = arch_lib.architecture_record(space, arc)
+    return record
+
+
+def prepare_workdir(config, space=None, arc=None):
+    """Creates `config.workdir` with its `config.json`, or checks it before a resume.
+
+    Raises:
+        ValueError: if the directory holds a run with other settings (a different
+            architecture, model or optimisation; the epoch count and the evaluation
+            settings may change).
+    """
+    workdir_lib.prepare(config.workdir, _identity(config, space, arc))
+
+
+def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, space=None,
+                     arc=None):
+    """Trains (or resumes) the final model, evaluates it and exports it.
+
+    Writes into `config.workdir`: `config.json` (the settings that decide the weights),
+    `checkpoints/` (every epoch; a re-run resumes), `log.jsonl`, `history.csv`,
+    `tensorboard/`, `model.keras`, `export/` (SavedModel + `architecture.json` +
+    `cell.png`) and `final_results.json`. Every figure is labelled `final_*`.
+
+    Args:
+        config: a `PTBFinalConfig` with `workdir` set.
+        train_ds: `tf.data.Dataset` of sequential `(x, y)` minibatches `(B, T)`.
+        valid_tokens, test_tokens: 1-D token streams of the whole splits.
+        vocab_size: V.
+        space, arc: the architecture; None reads it from `config` (`resolve_architecture`).
+
+    Returns:
+        The dict written to `final_results.json`.
+
+    Raises:
+        ValueError: if `workdir` is unset or holds a run with other settings, or the
+            architecture is invalid.
+    """
+    if not config.workdir:
+        raise ValueError("`workdir` must be set. Received: workdir=None")
+    if space is None and config.cell == "enas":
+        space, arc = arch_lib.resolve_architecture(config)
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    workdir, t, e = config.workdir, config.train, config.eval
+    prepare_workdir(config, space, arc)
+    keras.utils.set_random_seed(config.seed)
+    lm = build_ptb_model(config, vocab_size, space, arc)
+    trainer = build_trainer(config, lm)
+    manager = workdir_lib.checkpoint_manager(workdir, **trainer.checkpoint_items())
+    workdir_lib.restore_latest(manager)
+    initial_epoch = int(trainer.epochs_done.numpy())
+    callbacks = [
+        cb.ResetStates(), cb.EpochDecay(t.learning_rate, t.lr_decay, t.lr_decay_start),
+        train_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt),
+        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+        cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager)]
+    if t.steps_per_epoch:
+        # Epochs are windows of one endless stream; a resumed run skips what was used.
+        train_ds = train_ds.repeat().skip(initial_epoch * t.steps_per_epoch)
+    start = time.time()
+    if initial_epoch < t.num_epochs:
+        trainer.fit(train_ds, epochs=t.num_epochs, initial_epoch=initial_epoch,
+                    steps_per_epoch=t.steps_per_epoch or None, callbacks=callbacks, verbose=2)
+    if trainer.averaging:  # ASGD: the final model is the average
+        trainer.swap_averages()
+    results = _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc)
+    results["seconds_this_run"] = round(time.time() - start, 1)
+    cb.write_json(os.path.join(workdir, RESULTS_FILE), results)
+    logging.info("final_valid_ppl=%.2f  final_test_ppl=%.2f", results["final_valid_ppl"],
+                 results["final_test_ppl"])
+    return results
+
+
+def _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc):
+    """Whole-split valid/test perplexities, `model.keras` and the SavedModel export."""
+    e, workdir = config.eval, config.workdir
+    start = time.time()
+    valid = evaluate.perplexity(lm, valid_tokens, e.batch_size, e.bptt)
+    test = evaluate.perplexity(lm, test_tokens, e.batch_size, e.bptt)
+    record = arch_lib.architecture_record(space, arc)
+    lm.save(os.path.join(workdir, "model.keras"))
+    export.export_model(lm, os.path.join(workdir, "export"), space, arc,
+                        extra={"final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"]})
+    return {
+        "final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"],
+        "final_valid_loss": valid["loss"], "final_test_loss": test["loss"],
+        "final_valid_tokens": valid["num_tokens"], "final_test_tokens": test["num_tokens"],
+        "eval_batch_size": e.batch_size, "eval_seconds": round(time.time() - start, 1),
+        "epochs": int(trainer.epochs_done.numpy()), "asgd_averaged": trainer.averaging,
+        "num_parameters": fixed_rnn.num_parameters(lm), "architecture": record,
+        "config": config.to_dict(), "note": NOTE}
