@@ -81,7 +81,7 @@ def _forward(xw, state, w_h0, w_nodes, mask, prev, acts, out_weights):
     return outs.stack(), saved
 
 
-def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, acts, out_weights):
+def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, out_weights):
     """BPTT through the cell; weight gradients as one big matmul per node after the loop."""
     num_nodes = out_weights.shape[0]
     steps = tf.shape(d_outs)[0]
@@ -107,11 +107,11 @@ def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, acts, out_weights):
     d_zs = [tf.TensorArray(d_outs.dtype, size=steps, element_shape=(batch, 2 * hidden))
             for _ in range(num_nodes)]
     _, d_state, d_zs = tf.while_loop(lambda t, *_: t >= 0, body,
-                                     (steps - 1, tf.zeros((batch, hidden), d_outs.dtype), d_zs))
+                                     (steps - 1, tf.zeros_like(d_outs[0]), d_zs))
     d_zs = [tf.reshape(array.stack(), [-1, 2 * hidden]) for array in d_zs]  # (T*B, 2H)
     inputs = [tf.reshape(x.stack(), [-1, hidden]) for x in masked]  # (T*B, H)
     d_w = [tf.matmul(x, d_z, transpose_a=True) for x, d_z in zip(inputs, d_zs)]
-    d_xw = tf.reshape(d_zs[0], [steps, batch, 2 * hidden])
+    d_xw = tf.reshape(d_zs[0], tf.shape(d_outs) * [1, 1, 2])  # (T, B, 2H)
     return d_xw, d_state, d_w[0], tf.stack(d_w[1:])
 
 
@@ -122,7 +122,7 @@ def _recurrence(xw, state, w_h0, w_nodes, mask, prev, acts, out_weights):
 
     def grad(d_outputs):
         d_xw, d_state, d_w_h0, d_w_nodes = _backward(
-            d_outputs, saved, w_h0, w_nodes, mask, prev, acts, out_weights)
+            d_outputs, saved, w_h0, w_nodes, mask, prev, out_weights)
         return d_xw, d_state, d_w_h0, d_w_nodes, None, None, None, None
 
     return outputs, grad

@@ -65,9 +65,9 @@ class PTBSearch(enas.ENASSearch):
 
     def child_loss(self, x, y, arc, training):
         state = self.train_state if training else self.eval_state
-        logits, new_state = self.child(x, state, arc, training=training)  # (B, T, V)
+        # Fused tied-softmax cross-entropy: no (B, T, V) logits gradient is built.
+        loss, new_state = self.child.cross_entropy(x, y, state, arc, training=training)
         state.assign(tf.stop_gradient(new_state))
-        loss = _cross_entropy(y, logits)
         objective = loss + self.l2 * self.child.l2_penalty(arc) if training else loss
         return loss, objective
 
@@ -78,8 +78,8 @@ class PTBSearch(enas.ENASSearch):
     def batch_loss(self, x, y, arc):
         """Mean cross-entropy of `arc` on one minibatch from a zero state, no dropout."""
         state = tf.zeros([tf.shape(x)[0], self.child.hidden_size])
-        logits, _ = self.child(x, state, arc, training=False)
-        return _cross_entropy(y, logits)
+        loss, _ = self.child.cross_entropy(x, y, state, arc, training=False)
+        return loss
 
     def reward(self, arc):
         """ENAS §3.4: R = c / valid_ppl on one random validation minibatch."""

@@ -30,7 +30,7 @@ def prepare_run(config):
     return config.workdir
 
 
-def fit_search(search, config, train_ds, valid_ds, callbacks=()):
+def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch=None):
     """Restores the newest checkpoint in `config.workdir`, then fits up to `num_epochs`.
 
     Each epoch ends with the controller phase, then `callbacks`, then the logs
@@ -45,8 +45,11 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=()):
             an endless stream cut by `search.steps_per_epoch`).
         valid_ds: `tf.data.Dataset` of validation minibatches.
         callbacks: task callbacks run after the controller phase, before the logs.
+        steps_per_epoch: overrides `config.search.steps_per_epoch` (e.g. the number of
+            minibatches in one pass, so that a resumed run continues the same stream).
     """
     s, workdir = config.search, config.workdir
+    steps = steps_per_epoch or s.steps_per_epoch
     manager = workdir_lib.checkpoint_manager(
         workdir, search=search, child_optimizer=search.optimizer, trainer=search.trainer)
     workdir_lib.restore_latest(manager)
@@ -59,15 +62,28 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=()):
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
         cb.JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=phase),
         cb.Checkpoint(manager)]
-    if s.steps_per_epoch:
+    if steps:
         # Epochs are windows of one endless stream; a resumed run skips what was used.
-        train_ds = train_ds.repeat().skip(initial_epoch * s.steps_per_epoch)
+        train_ds = train_ds.repeat().skip(initial_epoch * steps)
     if s.valid_steps:
         valid_ds = valid_ds.take(s.valid_steps)
     if initial_epoch < s.num_epochs:
         search.fit(train_ds, epochs=s.num_epochs, initial_epoch=initial_epoch,
-                   steps_per_epoch=s.steps_per_epoch or None, validation_data=valid_ds,
+                   steps_per_epoch=steps or None, validation_data=valid_ds,
                    callbacks=callbacks, verbose=2, shuffle=False)
+
+
+def steps_per_epoch(config, train_ds):
+    """`config.search.steps_per_epoch`, or the minibatches of one pass over `train_ds`.
+
+    Raises:
+        ValueError: if neither is known (an endless or unsized dataset).
+    """
+    steps = config.search.steps_per_epoch or int(train_ds.cardinality())
+    if steps < 1:
+        raise ValueError("`train_ds` must have a known, finite cardinality, or set "
+                         f"`steps_per_epoch`. Received: cardinality={steps}")
+    return steps
 
 
 def derive_best(search, config):

@@ -1,0 +1,136 @@
+"""Speed of one CIFAR-10 macro train step: the shared network on sampled arcs vs the fixed one.
+
+Prints one JSON object. Each measurement runs in its own subprocess (fresh graph, its own
+peak RSS). The shared step draws a new arc every step (as the search does); the fixed
+network is built for the first of those arcs with the same constant width F (no widening
+at the reductions), so the ratio is the price of weight sharing. With `--jit`, XLA
+(`jit_compile=True`) variants are measured too, each given `--compile_timeout` seconds.
+
+    python benchmarks/cifar_macro_step.py --sizes cpu,paper --steps 10 --jit
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+SIZES = {  # configs/cifar10_macro_search_cpu.flags and the paper's search (reference §4.1)
+    "cpu": dict(num_layers=6, filters=20, batch_size=64),
+    "paper": dict(num_layers=12, filters=36, batch_size=128),
+}
+
+
+def _step_fn(model, optimizer, shared, jit_compile):
+    import tensorflow as tf
+
+    @tf.function(jit_compile=jit_compile)
+    def step(images, labels, arc):
+        with tf.GradientTape() as tape:
+            logits = model(images, arc, training=True)[0] if shared else model(images,
+                                                                                 training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+            if shared:
+                loss += 2.5e-4 * model.l2_penalty(arc)
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 5.0)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    return step
+
+
+def run(size, kind, steps, jit_compile, seed=0):
+    """Builds one model, times its train step; returns a dict (in the subprocess)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_enas.models.fixed_macro import build_fixed_macro
+    from keras_enas.models.shared_macro import SharedMacroCNN
+    from keras_enas.search_spaces.macro import MacroSpace
+
+    cfg = SIZES[size]
+    keras.utils.set_random_seed(seed)
+    space, rng = MacroSpace(cfg["num_layers"]), np.random.default_rng(seed)
+    arcs = [space.random_arc(rng) for _ in range(steps + 1)]
+    batch = cfg["batch_size"]
+    images = tf.random.normal((batch, 32, 32, 3))
+    labels = tf.constant(rng.integers(0, 10, batch), tf.int32)
+    shared = kind == "shared"
+    if shared:
+        model = SharedMacroCNN(space, filters=cfg["filters"], seed=seed)
+        model(images[:1], arcs[0])
+    else:
+        model = build_fixed_macro(space, arcs[0], filters=cfg["filters"], dropout=0.1,
+                                  widen_factor=1, seed=seed)
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
+    optimizer.build(model.trainable_variables)
+    step = _step_fn(model, optimizer, shared, jit_compile)
+    start = time.perf_counter()
+    step(images, labels, tf.constant(arcs[0])).numpy()
+    first = time.perf_counter() - start
+    times = []
+    for i in range(steps):
+        arc = arcs[i + 1] if shared else arcs[0]
+        start = time.perf_counter()
+        step(images, labels, tf.constant(arc)).numpy()
+        times.append(time.perf_counter() - start)
+    median = float(np.median(times))
+    return {"size": size, "kind": kind, "jit_compile": jit_compile, **cfg,
+            "first_step_s": round(first, 2), "step_ms_median": round(1000 * median, 1),
+            "images_per_s": round(batch / median, 1),
+            "trainable_parameters": int(sum(np.prod(w.shape)
+                                            for w in model.trainable_weights)),
+            "traces": step.experimental_get_tracing_count(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def _subprocess(size, kind, steps, jit_compile, timeout):
+    args = [sys.executable, os.path.abspath(__file__), "--child", size, kind, str(steps),
+            str(int(jit_compile))]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"size": size, "kind": kind, "jit_compile": jit_compile,
+                "error": f"no result within {timeout} s (compilation included)"}
+    if proc.returncode:
+        return {"size": size, "kind": kind, "jit_compile": jit_compile,
+                "error": proc.stderr.strip().splitlines()[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="cpu", help="Comma-separated keys of SIZES.")
+    parser.add_argument("--steps", type=int, default=10, help="Timed steps per variant.")
+    parser.add_argument("--jit", action="store_true", help="Also measure XLA variants.")
+    parser.add_argument("--compile_timeout", type=int, default=600,
+                        help="Seconds allowed per variant, compilation included.")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        size, kind, steps, jit = args.child
+        print(json.dumps(run(size, kind, int(steps), bool(int(jit)))))
+        return
+    results = []
+    for size in args.sizes.split(","):
+        for jit in (False, True) if args.jit else (False,):
+            shared = _subprocess(size, "shared", args.steps, jit, args.compile_timeout)
+            fixed = _subprocess(size, "fixed", args.steps, jit, args.compile_timeout)
+            ratio = (round(shared["step_ms_median"] / fixed["step_ms_median"], 2)
+                     if "error" not in shared and "error" not in fixed else None)
+            results.append({"shared": shared, "fixed": fixed,
+                            "shared_over_fixed_step_time": ratio})
+    import tensorflow as tf
+    print(json.dumps({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                                  "tensorflow": tf.__version__},
+                      "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

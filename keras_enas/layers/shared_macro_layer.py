@@ -1,0 +1,116 @@
+"""`SharedMacroLayer`: the six candidate ops of one macro layer; only the sampled one runs."""
+
+import functools
+
+import keras
+import tensorflow as tf
+
+from keras_enas.layers.cell_blocks import conv2d as conv
+from keras_enas.search_spaces.macro import MACRO_OPS
+
+BN_MOMENTUM = 0.9  # reference §4.1: the original's batch norm decay 0.9, epsilon 1e-5.
+BN_EPSILON = 1e-5
+
+
+def batch_norm(name=None):
+    """A `BatchNormalization` with the original macro settings (decay 0.9, ε = 1e-5)."""
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
+def _branch_layers(op, filters):
+    """The layers of one search-time op (reference §2(b), `_conv_branch` / `_pool_branch`)."""
+    layers = [conv(filters, 1, name=f"{op}_1x1"), batch_norm(f"{op}_1x1_bn")]
+    if op.startswith("conv"):
+        layers += [conv(filters, int(op[-1]), name=op), batch_norm(f"{op}_bn")]
+    elif op.startswith("sep"):
+        size = int(op[-1])
+        layers += [keras.layers.SeparableConv2D(
+            filters, size, padding="same", use_bias=False, depthwise_initializer="he_normal",
+            pointwise_initializer="he_normal", name=op), batch_norm(f"{op}_bn")]
+    elif op == "avgpool3":
+        layers.append(keras.layers.AveragePooling2D(3, strides=1, padding="same", name=op))
+    else:
+        layers.append(keras.layers.MaxPooling2D(3, strides=1, padding="same", name=op))
+    return layers
+
+
+class SharedMacroLayer(keras.layers.Layer):
+    """Shared weights ω of one macro layer: one weight set per op (ENAS §2.3).
+
+    The ops, in the original's id order (`MACRO_OPS`), as the search runs them
+    (reference §2(b) "Op implementation during search"):
+
+    - conv k×k (ids 0, 2): 1×1 conv + BN + ReLU, then k×k conv + BN + ReLU;
+    - sep k×k (ids 1, 3): 1×1 conv + BN + ReLU, then depthwise k×k (multiplier 1)
+      + pointwise 1×1 + BN + ReLU;
+    - avg / max pool (ids 4, 5): 1×1 conv + BN + ReLU, then 3×3 pool, stride 1.
+
+    `tf.switch_case` runs ONLY the sampled op, so the other ops' weights get zero
+    gradient and their batch-norm averages do not move. (The original built all six
+    and, through a late-binding closure, always returned max-pool: reference §6.4.)
+    Each op's batch norms keep their own moving averages, updated only on the steps
+    that sample the op; evaluation (`training=False`) uses them, as the original
+    macro search does for its reward.
+
+    Args:
+        filters: output channels F (the search keeps F constant).
+        **kwargs: `keras.layers.Layer` arguments (`name`, ...).
+
+    Call arguments:
+        x: `(B, H, W, C)` input (the previous layer's output).
+        op: int32 scalar tensor, the op id in `[0, 6)`.
+        training: whether batch norm uses batch statistics.
+
+    Returns:
+        `(B, H, W, filters)`.
+
+    Example:
+    >>> layer = SharedMacroLayer(8)
+    >>> layer(tf.zeros((2, 8, 8, 8)), tf.constant(3)).shape
+    TensorShape([2, 8, 8, 8])
+    """
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"`filters` must be an int >= 1. Received: filters={filters!r}")
+        self.filters = filters
+        self.branches = [_branch_layers(op, filters) for op in MACRO_OPS]
+
+    def build(self, input_shape):
+        # Every variable is made here, never inside a switch_case branch.
+        for layers in self.branches:
+            shape = input_shape
+            for layer in layers:
+                layer.build(shape)
+                shape = layer.compute_output_shape(shape)
+
+    def _run(self, index, x, training):
+        layers = self.branches[index]
+        for layer in layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                x = tf.nn.relu(layer(x, training=training))
+            else:
+                x = layer(x)
+        return x
+
+    def branch_weights(self, index):
+        """The trainable weights of op `index` (all of them are used when it is sampled)."""
+        return [w for layer in self.branches[index] for w in layer.trainable_weights]
+
+    def call(self, x, op, training=False):
+        # functools.partial binds `index` now: no late-binding closure (reference §6.4).
+        branches = [functools.partial(self._run, i, x, training) for i in range(len(MACRO_OPS))]
+        return tf.switch_case(op, branches)
+
+    def l2_penalty(self, op):
+        """Σw² over the trainable weights of op `op` only (zero gradient for the others)."""
+        def penalty(index):
+            return tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.branch_weights(index)])
+        return tf.switch_case(op, [functools.partial(penalty, i) for i in range(len(MACRO_OPS))])
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}

@@ -1,0 +1,188 @@
+"""`SharedMicroCell`: every candidate's weights of one micro cell; runs the ops an arc picks."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_enas.layers import cell_blocks
+from keras_enas.layers import micro_ops
+
+OP_SELECTIONS = ("compute_all", "switch_case")
+SEP_KERNELS = (3, 5)  # op ids 0, 1 (MICRO_OPS); 2 avgpool3, 3 maxpool3, 4 identity
+_LAYOUT_KEYS = ("input_positions", "op_positions")
+
+
+def _as_layout(token_layout, num_nodes):
+    if hasattr(token_layout, "token_layout"):
+        token_layout = token_layout.token_layout()
+    if not isinstance(token_layout, dict) or set(_LAYOUT_KEYS) - set(token_layout):
+        raise TypeError("`token_layout` must be a MicroSpace or a dict with keys "
+                        f"{_LAYOUT_KEYS}. Received: {token_layout!r}")
+    layout = {key: np.asarray(token_layout[key], np.int32) for key in _LAYOUT_KEYS}
+    if any(v.shape != (2, num_nodes, 2) for v in layout.values()):
+        raise ValueError(f"`token_layout` does not describe {num_nodes}-node cells. Received "
+                         f"shapes: { {k: v.shape for k, v in layout.items()} }")
+    return layout
+
+
+def _unstack_nested(structure):
+    """Splits every tensor of a nested structure along axis 0: a list of structures."""
+    flat = [tf.unstack(t) for t in tf.nest.flatten(structure)]
+    return [tf.nest.pack_sequence_as(structure, list(parts)) for parts in zip(*flat)]
+
+
+def _he_normal(fan_in):
+    """He-normal (truncated) for one bank row, with the fan-in of the conv it is."""
+    return keras.initializers.TruncatedNormal(stddev=np.sqrt(2.0 / fan_in) / 0.87962566)
+
+
+class SharedMicroCell(keras.layers.Layer):
+    """The shared weights ω of one micro cell (ENAS §2.4; reference §2(c)).
+
+    Node b = 2 … B−1 is `op_x(node[x_id]) + op_y(node[y_id])`. As in
+    `micro_child._enas_layer` (whose "x" and "y" variable scopes are separate),
+    each (node, slot x/y, input index) has its own sep-conv weights: depthwise,
+    pointwise and BN γ/β of both stacked convs of sep3 and of sep5. They are rows
+    of one bank per tensor, gathered once per call by the arc's input ids, so the
+    gradient (an `IndexedSlices`) touches only the chosen rows. Pool and identity
+    ops have no weights (inputs are already calibrated to F channels).
+
+    Output: every node no later node reads (the unused cell inputs included) goes
+    through ReLU → its own F×F 1×1-conv slice; the slices' sum → BN back to F.
+    Static shapes: all B nodes are concatenated and the kernel slices of used
+    nodes are masked to zero, which equals the original's gather of `[B, F·F]`
+    slices over the concat of the loose ends. Every BN uses batch statistics.
+
+    Args:
+        num_nodes: decided nodes per cell (B − 2).
+        filters: F, channels of the inputs, of every node and of the output.
+        token_layout: a `MicroSpace` or its `token_layout()` dict.
+        cell_index: 0 reads the normal-cell half of the arc, 1 the reduction half.
+        op_selection: `"compute_all"` (default): per node, one 5×5 separable
+            conv with each slot's sampled sep weights (sep3 zero-padded), the two
+            pools and identity run for both slots at once, and masks keep the
+            sampled op. `"switch_case"`: per (node, slot), `tf.switch_case` runs
+            only the sampled op. Measured on 2 CPU cores at the search's size
+            (`benchmarks/cifar_micro_step.py`): "switch_case" traces ~3× slower,
+            did not finish compiling under XLA in 7 minutes, and steps about as
+            fast on sep-only arcs (what the controller's initial op bias samples),
+            2× faster on uniform arcs; "compute_all" compiles under XLA.
+        **kwargs: `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: `[x0, x1]`, calibrated `(B, H, W, filters)` cell inputs.
+        arc: int32 `(8 · num_nodes,)` architecture tensor.
+
+    Returns:
+        `(B, H, W, filters)`.
+
+    Raises:
+        ValueError / TypeError: on a bad `op_selection`, `cell_index` or layout.
+
+    Example:
+    >>> space = MicroSpace(num_nodes=5)
+    >>> cell = SharedMicroCell(5, 4, space)
+    >>> cell([tf.zeros((2, 8, 8, 4))] * 2, space.random_arc(0)).shape
+    TensorShape([2, 8, 8, 4])
+    """
+
+    def __init__(self, num_nodes, filters, token_layout, cell_index=0,
+                 op_selection="compute_all", **kwargs):
+        super().__init__(**kwargs)
+        if op_selection not in OP_SELECTIONS:
+            raise ValueError(f"`op_selection` must be one of {OP_SELECTIONS}. "
+                             f"Received: op_selection={op_selection!r}")
+        if cell_index not in (0, 1):
+            raise ValueError(f"`cell_index` must be 0 or 1. Received: cell_index={cell_index}")
+        self.num_nodes, self.filters = int(num_nodes), int(filters)
+        self.layout = _as_layout(token_layout, self.num_nodes)
+        self.cell_index, self.op_selection = int(cell_index), op_selection
+        inputs_per_node = np.arange(2, self.num_nodes + 2)  # node b reads one of b nodes
+        starts = np.concatenate([[0], np.cumsum(2 * inputs_per_node)[:-1]])
+        # Bank row of (node j, slot s, input i) = row_offsets[j, s] + i.
+        self.row_offsets = np.stack([starts, starts + inputs_per_node], 1).astype(np.int32)
+        self.num_rows = int(2 * inputs_per_node.sum())
+        self.combine_norm = cell_blocks.BatchStatNorm(name="combine_bn")
+        self.build()  # shapes depend only on the arguments
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        f, rows = self.filters, self.num_rows
+        self.banks = []  # banks[op][stack] = (depthwise, pointwise, gamma, beta)
+        for k in SEP_KERNELS:
+            self.banks.append([(
+                self.add_weight(shape=(rows, k, k, f), initializer=_he_normal(k * k * f),
+                                name=f"sep{k}_{s}_depthwise"),
+                self.add_weight(shape=(rows, f, f), initializer=_he_normal(f),
+                                name=f"sep{k}_{s}_pointwise"),
+                self.add_weight(shape=(rows, f), initializer="ones", name=f"sep{k}_{s}_gamma"),
+                self.add_weight(shape=(rows, f), initializer="zeros", name=f"sep{k}_{s}_beta"))
+                for s in range(2)])
+        self.combine_kernel = self.add_weight(shape=(self.num_nodes + 2, f, f),
+                                              initializer=_he_normal(f), name="combine_kernel")
+        self.combine_norm.build((None, None, None, f))
+        self.built = True
+
+    def decode_arc(self, arc):
+        """`(input_ids, op_ids)`, int32 `(num_nodes, 2)` each: this cell's half of `arc`."""
+        arc = tf.cast(tf.convert_to_tensor(arc), tf.int32)
+        return (tf.gather(arc, self.layout["input_positions"][self.cell_index]),
+                tf.gather(arc, self.layout["op_positions"][self.cell_index]))
+
+    def loose_end_mask(self, input_ids):
+        """`(B,)` float mask: 1 for nodes no node reads (the cell's output), else 0."""
+        used = tf.one_hot(tf.reshape(input_ids, [-1]), self.num_nodes + 2,
+                          dtype=self.compute_dtype)
+        return 1.0 - tf.reduce_max(used, axis=0)
+
+    def gather_sep_weights(self, input_ids):
+        """Every (node, slot)'s rows: `[op][stack]` tuples of `(num_nodes, 2, ...)` tensors."""
+        rows = self.row_offsets + input_ids  # (N, 2)
+        # `.value` is the tf.Variable: ResourceGather reads only the selected rows.
+        return [[tuple(tf.gather(w.value, rows) for w in stack) for stack in op]
+                for op in self.banks]
+
+    def node_outputs(self, inputs, arc):
+        """All `num_nodes + 2` node tensors `(B, H, W, F)`, the two inputs first."""
+        input_ids, op_ids = self.decode_arc(arc)
+        sep3, sep5 = self.gather_sep_weights(input_ids)
+        per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
+        if self.op_selection == "compute_all":
+            per_node = _unstack_nested((micro_ops.select_sep_weights(op_ids, sep3, sep5),
+                                        micro_ops.op_masks(op_ids, self.filters)))
+        else:
+            per_node = _unstack_nested((sep3, sep5, op_ids))
+        nodes = list(inputs)
+        for j in range(self.num_nodes):
+            stacked = tf.stack(nodes, axis=3)  # (B, H, W, j + 2, F)
+            chosen = tf.gather(stacked, per_node_ids[j], axis=3)  # (B, H, W, 2, F)
+            if self.op_selection == "compute_all":
+                stacks, masks = per_node[j]
+                x = tf.reshape(chosen, [-1, *chosen.shape[1:3], 2 * self.filters])
+                nodes.append(micro_ops.compute_all_pair(x, stacks, masks))
+            else:
+                slots = _unstack_nested(per_node[j])  # per slot: (sep3, sep5, op_id)
+                nodes.append(tf.add_n([
+                    micro_ops.switch_op(x, op_id, w3, w5)
+                    for x, (w3, w5, op_id) in zip(tf.unstack(chosen, axis=3), slots)]))
+        return nodes
+
+    def combine(self, nodes, arc):
+        """ReLU → per-node 1×1 conv slices of the loose ends, summed → BN."""
+        input_ids, _ = self.decode_arc(arc)
+        kernel = self.combine_kernel * self.loose_end_mask(input_ids)[:, None, None]
+        kernel = tf.reshape(kernel, [1, 1, -1, self.filters])  # used nodes' slices are 0
+        out = tf.nn.conv2d(tf.nn.relu(tf.concat(nodes, axis=-1)), kernel, 1, "SAME")
+        return self.combine_norm(out)
+
+    def call(self, inputs, arc):
+        return self.combine(self.node_outputs(inputs, arc), arc)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1][:-1] + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters,
+                "token_layout": {k: v.tolist() for k, v in self.layout.items()},
+                "cell_index": self.cell_index, "op_selection": self.op_selection}

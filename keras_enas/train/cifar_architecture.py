@@ -1,0 +1,64 @@
+"""Which CIFAR-10 network to train: a `fixed_arc` string or a search's `best_architecture.json`.
+
+Pure Python (no TensorFlow), so `bin/train_cifar10` checks the architecture before
+importing TensorFlow.
+"""
+
+import json
+import os
+
+from keras_enas.search_spaces import get_space, infer
+
+BEST_ARCHITECTURE = "best_architecture.json"
+
+
+def read_arc_file(path, search_space):
+    """Reads the space and arc of a search's `best_architecture.json` (or its workdir).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it is not an architecture file of `search_space`, or its arc
+            is invalid.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, BEST_ARCHITECTURE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Architecture file not found: {path}")
+    with open(path) as f:
+        try:
+            record = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(record, dict) or not {"search_space", "space_config", "arc"} <= set(record):
+        raise ValueError(f"{path} is not an architecture file: it needs the keys "
+                         "'search_space', 'space_config' and 'arc' (best_architecture.json).")
+    if record["search_space"] != search_space:
+        raise ValueError(f"{path} holds a {record['search_space']!r} architecture, but "
+                         f"search_space={search_space!r}.")
+    try:
+        space = get_space(search_space, **record["space_config"])
+    except TypeError as e:
+        raise ValueError(f"{path}: bad 'space_config' {record['space_config']!r}: {e}") from None
+    return space, space.parse(str(record["arc"]))
+
+
+def resolve_architecture(config):
+    """The `(space, arc)` a `CIFARFinalConfig` names: `fixed_arc` (size inferred) or `arc_file`.
+
+    Raises:
+        ValueError: if the arc's length fits no size of the space, or a token is invalid.
+        FileNotFoundError: if `arc_file` does not exist.
+    """
+    if config.arc_file:
+        return read_arc_file(config.arc_file, config.search_space)
+    space = infer.infer_space(config.search_space, config.fixed_arc)
+    return space, space.parse(config.fixed_arc)
+
+
+def architecture_record(space, arc):
+    """JSON-ready description of a CIFAR arc: space, `fixed_arc`, decoded layers/cells."""
+    arc = space.validate(arc)
+    return {"search_space": space.name, "space_config": space.get_config(),
+            "fixed_arc": space.format_arc(arc), "arc": space.format_arc(arc),
+            "decoded": space.decode(arc).to_dict(), "decoded_text": str(space.decode(arc))}

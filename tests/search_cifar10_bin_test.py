@@ -1,0 +1,34 @@
+"""bin/search_cifar10 on the real CIFAR-10 subset: the smoke config end to end."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cifar_test_utils import run_bin
+
+
+def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
+    workdir = tmp_path / "run"
+    proc = run_bin("search_cifar10", "--flagfile=configs/cifar10_macro_search_smoke.flags",
+                   f"--data_dir={shared_data / 'cifar10'}", f"--workdir={workdir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = json.load(open(workdir / "best_architecture.json"))
+    assert best["search_space"] == "macro" and best["strategy"] == "enas"
+    assert best["space_config"] == {"num_layers": 3}
+    assert len(best["fixed_arc"].split()) == 6 and best["arc"] == best["fixed_arc"]
+    assert [layer["layer"] for layer in best["decoded"]["layers"]] == [0, 1, 2]
+    accuracies = [s["accuracy"] for s in best["scores"]]
+    assert accuracies == sorted(accuracies, reverse=True) and 0 <= min(accuracies) <= 1
+    records = [json.loads(line) for line in open(workdir / "log.jsonl")]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for key in ("loss", "accuracy", "val_accuracy", "controller_reward",
+                "controller_baseline", "controller_entropy", "controller_skip_penalty", "lr"):
+        assert all(np.isfinite(r[key]) for r in records), key
+    assert records[0]["lr"] == pytest.approx(0.05) and records[1]["lr"] < 0.0499  # cosine
+    assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)
+    assert os.listdir(workdir / "tensorboard") and (workdir / "network.png").exists()
+    assert "--child_filters=4" in open(workdir / "flags.txt").read()
+    assert json.load(open(workdir / "config.json"))["controller"]["skip_weight"] == 0.8
+    assert "fixed_arc: " + best["fixed_arc"] in proc.stdout

@@ -1,0 +1,136 @@
+"""Tests for keras_enas.layers.shared_micro_cell and keras_enas.layers.micro_ops."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_enas.layers import cell_blocks
+from keras_enas.layers.shared_micro_cell import SharedMicroCell
+from keras_enas.search_spaces.micro import MICRO_OPS, MicroSpace
+
+SPACE = MicroSpace(num_nodes=5)
+F = 4
+
+
+def _inputs(seed=0, batch=3, size=6):
+    rng = np.random.default_rng(seed)
+    return [tf.constant(rng.normal(size=(batch, size, size, F)), tf.float32) for _ in range(2)]
+
+
+def _arc(rng, cell_index, ops):
+    """A random arc whose `cell_index` half uses exactly `ops` (one per node, slot)."""
+    arc = SPACE.random_arc(rng)
+    positions = SPACE.token_layout()["op_positions"][cell_index].ravel()
+    arc[positions] = ops
+    return arc
+
+
+def _randomize(cell, seed=1):
+    """Non-trivial BN γ/β so that every bank's gradient shows up."""
+    rng = np.random.default_rng(seed)
+    for w in cell.weights:
+        w.assign(w.numpy() + 0.3 * rng.normal(size=w.shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("cell_index", [0, 1])
+def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index):
+    rng = np.random.default_rng(cell_index)
+    ops = rng.permutation([0, 1, 0, 1, 0, 1, 2, 3, 4, 4])  # both sep ops, pools, identity
+    arc = _arc(rng, cell_index, ops)
+    cell = SharedMicroCell(5, F, SPACE, cell_index=cell_index)
+    inputs = _inputs()
+    cell(inputs, arc)
+    _randomize(cell)
+    probe = tf.constant(rng.normal(size=(3, 6, 6, F)), tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(cell(inputs, arc) * probe)
+    banks = [w for op in cell.banks for stack in op for w in stack]
+    grads = tape.gradient(loss, banks + [cell.combine_kernel])
+    assert all(isinstance(g, tf.IndexedSlices) for g in grads[:-1])  # sparse: rows only
+    input_ids, op_ids = (t.numpy() for t in cell.decode_arc(arc))
+    for i, grad in enumerate(grads[:-1]):
+        op = i // 8  # banks[op][stack][tensor]: 2 stacks x 4 tensors per sep op
+        expected = {cell.row_offsets[j, s] + input_ids[j, s]
+                    for j in range(5) for s in range(2) if op_ids[j, s] == op}
+        dense = tf.convert_to_tensor(grad).numpy().reshape(cell.num_rows, -1)
+        nonzero = set(np.flatnonzero(np.abs(dense).sum(axis=1) > 0))
+        assert nonzero == expected, banks[i].name
+    decoded = SPACE.decode(arc)
+    loose = (decoded.normal, decoded.reduce)[cell_index].loose_ends
+    combine = np.abs(grads[-1].numpy()).sum(axis=(1, 2))
+    assert set(np.flatnonzero(combine > 0)) == set(loose)
+
+
+def test_loose_end_masking_equals_concat_of_loose_ends():
+    rng = np.random.default_rng(3)
+    cell = SharedMicroCell(5, F, SPACE)
+    inputs = _inputs(1)
+    cell(inputs, SPACE.random_arc(0))
+    _randomize(cell, 2)
+    seen = set()
+    for _ in range(4):
+        arc = SPACE.random_arc(rng)
+        loose = SPACE.decode(arc).normal.loose_ends
+        seen.add(len(loose))
+        nodes = cell.node_outputs(inputs, arc)
+        np.testing.assert_array_equal(cell.loose_end_mask(cell.decode_arc(arc)[0]).numpy(),
+                                      [float(i in loose) for i in range(7)])
+        # The original: gather the loose ends, concat, 1x1 conv with the gathered slices.
+        concat = tf.nn.relu(tf.concat([nodes[i] for i in loose], axis=-1))
+        kernel = tf.reshape(tf.gather(cell.combine_kernel, list(loose)), [1, 1, -1, F])
+        norm = cell.combine_norm
+        direct = cell_blocks.batch_stat_norm(tf.nn.conv2d(concat, kernel, 1, "SAME"),
+                                             norm.gamma, norm.beta, norm.epsilon)
+        np.testing.assert_allclose(cell.combine(nodes, arc).numpy(), direct.numpy(),
+                                   rtol=1e-4, atol=1e-4)
+    assert len(seen) > 1
+
+
+def test_compute_all_equals_switch_case_on_same_weights():
+    """The vectorised path (sep3 as a zero-padded 5x5) computes what `switch_case` runs."""
+    rng = np.random.default_rng(4)
+    inputs = _inputs(2)
+    fast = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="compute_all")
+    switch = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="switch_case")
+    fast(inputs, SPACE.random_arc(0))
+    switch(inputs, SPACE.random_arc(0))
+    _randomize(fast)
+    for w_fast, w_switch in zip(fast.weights, switch.weights):
+        w_switch.assign(w_fast)
+    for _ in range(3):
+        arc = SPACE.random_arc(rng)
+        np.testing.assert_allclose(fast(inputs, arc).numpy(), switch(inputs, arc).numpy(),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_each_op_alone_matches_its_definition():
+    """Node 2 = op(input 1) + op(input 1) for every op; the cell output is node 2's."""
+    inputs = _inputs(3)
+    cell = SharedMicroCell(1, F, MicroSpace(num_nodes=1))
+    for op in range(len(MICRO_OPS)):
+        arc = np.array([1, op, 1, op, 0, 0, 0, 0], np.int32)
+        node = cell.node_outputs(inputs, arc)[2]
+        x = inputs[1]
+        if op == 2:
+            expected = 2 * tf.nn.avg_pool2d(x, 3, 1, "SAME")
+        elif op == 3:
+            expected = 2 * tf.nn.max_pool2d(x, 3, 1, "SAME")
+        elif op == 4:
+            expected = 2 * x
+        else:  # fresh weights: gamma = 1, beta = 0 -> each sep output has zero batch mean
+            expected = None
+            np.testing.assert_allclose(tf.reduce_mean(node, axis=[0, 1, 2]).numpy(), 0,
+                                       atol=1e-4)
+        if expected is not None:
+            np.testing.assert_allclose(node.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="op_selection"):
+        SharedMicroCell(5, F, SPACE, op_selection="all")
+    with pytest.raises(ValueError, match="cell_index"):
+        SharedMicroCell(5, F, SPACE, cell_index=2)
+    with pytest.raises(ValueError, match="does not describe 3-node"):
+        SharedMicroCell(3, F, SPACE)
+    with pytest.raises(TypeError, match="token_layout"):
+        SharedMicroCell(5, F, {"input_positions": []})
