@@ -130,15 +130,21 @@ def test_resume_reaches_the_same_weights(tmp_path):
     train_lib.run_ptb_training(dataclasses.replace(
         split, train=dataclasses.replace(split.train, num_epochs=1)), **_data())  # interrupted
     resumed = train_lib.run_ptb_training(split, **_data())  # the same command again
+    # Bit for bit when this test runs alone; after other TF tests in the same process the
+    # CPU kernels' reduction order was seen to differ by ~1e-7 (relative 4e-6) between the
+    # two runs, so compare to 1e-5. A resume bug (lost optimizer, averages or RNG state)
+    # moves the weights by far more than that.
     for want, got in zip(_restored_variables(full), _restored_variables(split)):
-        np.testing.assert_array_equal(want, got)
-    for key in ("final_valid_ppl", "final_test_ppl", "epochs", "num_parameters"):
+        np.testing.assert_allclose(want, got, rtol=1e-5, atol=1e-6)
+    for key in ("epochs", "num_parameters"):
         assert resumed[key] == expected[key]
+    for key in ("final_valid_ppl", "final_test_ppl"):
+        assert resumed[key] == pytest.approx(expected[key], rel=1e-5)
     assert resumed["asgd_averaged"]  # averaging ran across the interruption
     want = keras.saving.load_model(str(tmp_path / "full" / "model.keras")).get_weights()
     got = keras.saving.load_model(str(tmp_path / "split" / "model.keras")).get_weights()
     for a, b in zip(want, got):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     records = [json.loads(line) for line in open(tmp_path / "split" / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2, 3]
     assert all(np.isfinite(r["final_valid_ppl"]) and "val_ppl" not in r for r in records)
