@@ -9,19 +9,16 @@ from keras_enas.search_spaces import rnn
 BEST_ARCHITECTURE = "best_architecture.json"
 
 
-def read_arc_file(path):
-    """Reads the PTB space and arc of a search's `best_architecture.json`.
-
-    Args:
-        path: the JSON file, or the search working directory that holds it.
+def load_record(path):
+    """Reads a `best_architecture.json` (or the search workdir holding it).
 
     Returns:
-        `(space, arc)`: an `RNNCellSpace` and its validated np.int32 arc.
+        `(path, record)`: the file's path and its dict, which has at least the keys
+        `search_space`, `space_config` and `arc`.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if it is not valid JSON, not a ptb_rnn architecture, or its arc is
-            invalid.
+        ValueError: if it is not valid JSON or lacks those keys.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -36,6 +33,24 @@ def read_arc_file(path):
     if not isinstance(record, dict) or not {"search_space", "space_config", "arc"} <= set(record):
         raise ValueError(f"{path} is not an architecture file: it needs the keys "
                          "'search_space', 'space_config' and 'arc' (best_architecture.json).")
+    return path, record
+
+
+def read_arc_file(path):
+    """Reads the PTB space and arc of a search's `best_architecture.json`.
+
+    Args:
+        path: the JSON file, or the search working directory that holds it.
+
+    Returns:
+        `(space, arc)`: an `RNNCellSpace` and its validated np.int32 arc.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it is not valid JSON, not a ptb_rnn architecture, or its arc is
+            invalid.
+    """
+    path, record = load_record(path)
     if record["search_space"] != "ptb_rnn":
         raise ValueError(f"{path} holds a {record['search_space']!r} architecture; training "
                          "a PTB language model needs a 'ptb_rnn' one.")

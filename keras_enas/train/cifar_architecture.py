@@ -4,12 +4,8 @@ Pure Python (no TensorFlow), so `bin/train_cifar10` checks the architecture befo
 importing TensorFlow.
 """
 
-import json
-import os
-
 from keras_enas.search_spaces import get_space, infer
-
-BEST_ARCHITECTURE = "best_architecture.json"
+from keras_enas.train.architecture import load_record
 
 
 def read_arc_file(path, search_space):
@@ -20,19 +16,7 @@ def read_arc_file(path, search_space):
         ValueError: if it is not an architecture file of `search_space`, or its arc
             is invalid.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, BEST_ARCHITECTURE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Architecture file not found: {path}")
-    with open(path) as f:
-        try:
-            record = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(record, dict) or not {"search_space", "space_config", "arc"} <= set(record):
-        raise ValueError(f"{path} is not an architecture file: it needs the keys "
-                         "'search_space', 'space_config' and 'arc' (best_architecture.json).")
+    path, record = load_record(path)
     if record["search_space"] != search_space:
         raise ValueError(f"{path} holds a {record['search_space']!r} architecture, but "
                          f"search_space={search_space!r}.")
