@@ -1,5 +1,7 @@
 """Tests of the CIFAR-10 configs, their flags, the model registry and `Standardize`."""
 
+import pathlib
+
 import numpy as np
 import pytest
 from absl import flags
@@ -10,6 +12,7 @@ from keras_enas.layers.standardize import Standardize
 from keras_enas.models import cifar_models
 from keras_enas.models.fixed_macro import build_fixed_macro
 from keras_enas.models.shared_macro import SharedMacroCNN
+from keras_enas.train.cifar_architecture import resolve_architecture
 
 
 def _flags(config_cls, *argv):
@@ -80,3 +83,36 @@ def test_standardize_maps_raw_pixels_of_any_dtype():
     np.testing.assert_allclose(layer(pixels.astype(np.float32)), expected, rtol=1e-6)
     with pytest.raises(ValueError, match=r"`mean` and `std` must be 3 per-channel values"):
         Standardize([0.5] * 3, [0.0] * 3)
+
+
+def test_drop_path_keep_prob_turns_on_drop_path_in_micro_final_training_only():
+    values = _flags(CIFARFinalConfig, "--search_space=micro", "--fixed_arc=0",
+                    "--child_drop_path_keep_prob=0.6")
+    child = cli.config_from_flags(CIFARFinalConfig, values).child
+    assert child.drop_path_keep_prob == 0.6
+    final = cifar_models.options_from_config("micro", child, final=True)
+    assert final["drop_path_keep_prob"] == 0.6
+    assert "drop_path_keep_prob" not in cifar_models.options_from_config("micro", child)
+    off = cifar_models.options_from_config("micro", CIFARChildConfig(), final=True)
+    assert off["drop_path_keep_prob"] is None  # the default, 1.0, is off
+    with pytest.raises(ValueError, match=r"`drop_path_keep_prob` must be <= 1.0"):
+        CIFARChildConfig(drop_path_keep_prob=1.5)
+
+
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("cifar10_*.flags")), ids=lambda p: p.name)
+def test_every_cifar_flagfile_parses_into_its_config(path):
+    config_cls = CIFARSearchConfig if "_search" in path.name else CIFARFinalConfig
+    extra = []  # final flagfiles without a published arc take one on the command line
+    if config_cls is CIFARFinalConfig and not any(
+            line.startswith("--fixed_arc=") for line in path.read_text().splitlines()):
+        extra = ["--fixed_arc=1 5 1 4 0 1"]
+    values = _flags(config_cls, f"--flagfile={path}", *extra)
+    config = cli.config_from_flags(config_cls, values)
+    assert config.search_space == ("micro" if "_micro_" in path.name else "macro")
+    if config_cls is CIFARFinalConfig and config.fixed_arc:
+        space, arc = resolve_architecture(config)  # a published arc in a flagfile is valid
+        assert space.format_arc(arc) == " ".join(config.fixed_arc.split())

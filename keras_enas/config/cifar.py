@@ -41,6 +41,10 @@ class CIFARChildConfig(Validated):
                               upper=32)
     aux_weight: float = _field(0.4, "Weight of the auxiliary head's loss, for CNNs that have "
                                "one (micro).", lower=0.0)
+    drop_path_keep_prob: float = _field(1.0, "Micro final training: keep probability of the "
+                                        "last cell's op outputs at the end of training, "
+                                        "scheduled linearly (paper: 0.6; 1 disables).",
+                                        lower=0.01, upper=1.0)
 
 
 @dataclasses.dataclass(frozen=True)

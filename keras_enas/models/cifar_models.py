@@ -35,8 +35,9 @@ def _macro_options(child, final=False):
 def _micro_options(child, final=False):
     options = dict(num_layers=child.num_layers, filters=child.filters, dropout=child.dropout,
                    use_aux_head=child.aux_weight > 0)
-    if final:  # drop-path only in final training; None (off) until the config has the field
-        options["drop_path_keep_prob"] = getattr(child, "drop_path_keep_prob", None)
+    if final:  # drop-path only in final training; keep probability 1 means off
+        keep = child.drop_path_keep_prob
+        options["drop_path_keep_prob"] = None if keep >= 1.0 else keep
     return options
 
 
