@@ -1,10 +1,12 @@
 """Speed of one CIFAR-10 macro train step: the shared network on sampled arcs vs the fixed one.
 
 Prints one JSON object. Each measurement runs in its own subprocess (fresh graph, its own
-peak RSS). The shared step draws a new arc every step (as the search does); the fixed
-network is built for the first of those arcs with the same constant width F (no widening
-at the reductions), so the ratio is the price of weight sharing. With `--jit`, XLA
-(`jit_compile=True`) variants are measured too, each given `--compile_timeout` seconds.
+peak RSS). `--num_arcs` uniform arcs are drawn; the fixed network is built for each of them
+with the same constant width F (no widening at the reductions) and timed, and the shared
+network is timed on each of the same arcs and on a fresh arc every step (as the search
+runs). The ratios compare the same arcs, so they are the price of weight sharing, not of
+one arc being cheaper than another. With `--jit`, XLA (`jit_compile=True`) variants are
+measured too, each given `--compile_timeout` seconds.
 
     python benchmarks/cifar_macro_step.py --sizes cpu,paper --steps 10 --jit
 """
@@ -43,8 +45,24 @@ def _step_fn(model, optimizer, shared, jit_compile):
     return step
 
 
-def run(size, kind, steps, jit_compile, seed=0):
-    """Builds one model, times its train step; returns a dict (in the subprocess)."""
+def _timed(step, images, labels, arcs):
+    import numpy as np
+    import tensorflow as tf
+
+    times = []
+    for arc in arcs:
+        start = time.perf_counter()
+        step(images, labels, tf.constant(arc)).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run(size, kind, steps, jit_compile, num_arcs, seed=0):
+    """Builds one model, times its train step; returns a dict (in the subprocess).
+
+    `kind` is "shared" (timed on each of the `num_arcs` arcs, then on fresh arcs) or
+    "fixed<i>" (the fixed network of arc i).
+    """
     import keras
     import numpy as np
     import tensorflow as tf
@@ -56,7 +74,7 @@ def run(size, kind, steps, jit_compile, seed=0):
     cfg = SIZES[size]
     keras.utils.set_random_seed(seed)
     space, rng = MacroSpace(cfg["num_layers"]), np.random.default_rng(seed)
-    arcs = [space.random_arc(rng) for _ in range(steps + 1)]
+    arcs = [space.random_arc(rng) for _ in range(num_arcs + steps)]
     batch = cfg["batch_size"]
     images = tf.random.normal((batch, 32, 32, 3))
     labels = tf.constant(rng.integers(0, 10, batch), tf.int32)
@@ -65,6 +83,8 @@ def run(size, kind, steps, jit_compile, seed=0):
         model = SharedMacroCNN(space, filters=cfg["filters"], seed=seed)
         model(images[:1], arcs[0])
     else:
+        index = int(kind[len("fixed"):])
+        arcs = [arcs[index]]
         model = build_fixed_macro(space, arcs[0], filters=cfg["filters"], dropout=0.1,
                                   widen_factor=1, seed=seed)
     optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
@@ -73,25 +93,28 @@ def run(size, kind, steps, jit_compile, seed=0):
     start = time.perf_counter()
     step(images, labels, tf.constant(arcs[0])).numpy()
     first = time.perf_counter() - start
-    times = []
-    for i in range(steps):
-        arc = arcs[i + 1] if shared else arcs[0]
-        start = time.perf_counter()
-        step(images, labels, tf.constant(arc)).numpy()
-        times.append(time.perf_counter() - start)
-    median = float(np.median(times))
+    medians = [_timed(step, images, labels, [arc] * steps)
+               for arc in (arcs[:num_arcs] if shared else arcs)]
+    result = {"per_arc_step_ms": [round(1000 * m, 1) for m in medians]}
+    if shared:  # a fresh arc every step, as in the search
+        median = _timed(step, images, labels, arcs[num_arcs:])
+        result["random_arcs_step_ms"] = round(1000 * median, 1)
+        result["images_per_s"] = round(batch / median, 1)
+    else:
+        result["images_per_s"] = round(batch / medians[0], 1)
     return {"size": size, "kind": kind, "jit_compile": jit_compile, **cfg,
-            "first_step_s": round(first, 2), "step_ms_median": round(1000 * median, 1),
-            "images_per_s": round(batch / median, 1),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+            "first_step_s": round(first, 2), **result,
+            "arcs": [space.format_arc(arc) for arc in arcs[:num_arcs]],
             "trainable_parameters": int(sum(np.prod(w.shape)
                                             for w in model.trainable_weights)),
             "traces": step.experimental_get_tracing_count(),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def _subprocess(size, kind, steps, jit_compile, timeout):
+def _subprocess(size, kind, steps, jit_compile, num_arcs, timeout):
     args = [sys.executable, os.path.abspath(__file__), "--child", size, kind, str(steps),
-            str(int(jit_compile))]
+            str(int(jit_compile)), str(num_arcs)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
@@ -111,21 +134,32 @@ def main():
     parser.add_argument("--jit", action="store_true", help="Also measure XLA variants.")
     parser.add_argument("--compile_timeout", type=int, default=600,
                         help="Seconds allowed per variant, compilation included.")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--num_arcs", type=int, default=3,
+                        help="Uniform arcs on which shared and fixed are compared.")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        size, kind, steps, jit = args.child
-        print(json.dumps(run(size, kind, int(steps), bool(int(jit)))))
+        size, kind, steps, jit, num_arcs = args.child
+        print(json.dumps(run(size, kind, int(steps), bool(int(jit)), int(num_arcs))))
         return
     results = []
     for size in args.sizes.split(","):
         for jit in (False, True) if args.jit else (False,):
-            shared = _subprocess(size, "shared", args.steps, jit, args.compile_timeout)
-            fixed = _subprocess(size, "fixed", args.steps, jit, args.compile_timeout)
-            ratio = (round(shared["step_ms_median"] / fixed["step_ms_median"], 2)
-                     if "error" not in shared and "error" not in fixed else None)
-            results.append({"shared": shared, "fixed": fixed,
-                            "shared_over_fixed_step_time": ratio})
+            shared = _subprocess(size, "shared", args.steps, jit, args.num_arcs,
+                                 args.compile_timeout)
+            fixed = [_subprocess(size, f"fixed{i}", args.steps, jit, args.num_arcs,
+                                 args.compile_timeout) for i in range(args.num_arcs)]
+            entry = {"shared": shared, "fixed": fixed}
+            if "error" not in shared and not any("error" in f for f in fixed):
+                fixed_ms = [f["per_arc_step_ms"][0] for f in fixed]
+                entry["shared_over_fixed_same_arc"] = [
+                    round(s / f, 2) for s, f in zip(shared["per_arc_step_ms"], fixed_ms)]
+                mean_fixed = sum(fixed_ms) / len(fixed_ms)
+                entry["shared_over_fixed_mean"] = round(
+                    sum(shared["per_arc_step_ms"]) / len(fixed_ms) / mean_fixed, 2)
+                entry["shared_random_arcs_over_fixed_mean"] = round(
+                    shared["random_arcs_step_ms"] / mean_fixed, 2)
+            results.append(entry)
     import tensorflow as tf
     print(json.dumps({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                                   "tensorflow": tf.__version__},

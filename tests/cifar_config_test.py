@@ -116,3 +116,15 @@ def test_every_cifar_flagfile_parses_into_its_config(path):
     if config_cls is CIFARFinalConfig and config.fixed_arc:
         space, arc = resolve_architecture(config)  # a published arc in a flagfile is valid
         assert space.format_arc(arc) == " ".join(config.fixed_arc.split())
+
+
+def test_micro_op_selection_auto_follows_xla():
+    child = CIFARChildConfig()
+    assert cifar_models.options_from_config("micro", child)["op_selection"] == "switch_case"
+    xla = cifar_models.options_from_config("micro", child, jit_compile=True)
+    assert xla["op_selection"] == "compute_all"
+    forced = CIFARChildConfig(op_selection="compute_all")
+    assert cifar_models.options_from_config("micro", forced)["op_selection"] == "compute_all"
+    assert "op_selection" not in cifar_models.options_from_config("micro", child, final=True)
+    with pytest.raises(ValueError, match=r"`op_selection` must be one of"):
+        CIFARChildConfig(op_selection="all")

@@ -32,12 +32,13 @@ def _randomize(cell, seed=1):
         w.assign(w.numpy() + 0.3 * rng.normal(size=w.shape).astype(np.float32))
 
 
+@pytest.mark.parametrize("op_selection", ["compute_all", "switch_case"])
 @pytest.mark.parametrize("cell_index", [0, 1])
-def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index):
+def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index, op_selection):
     rng = np.random.default_rng(cell_index)
     ops = rng.permutation([0, 1, 0, 1, 0, 1, 2, 3, 4, 4])  # both sep ops, pools, identity
     arc = _arc(rng, cell_index, ops)
-    cell = SharedMicroCell(5, F, SPACE, cell_index=cell_index)
+    cell = SharedMicroCell(5, F, SPACE, cell_index=cell_index, op_selection=op_selection)
     inputs = _inputs()
     cell(inputs, arc)
     _randomize(cell)

@@ -10,8 +10,9 @@ A search space plugs into `search_cifar10` and `train_cifar10` through ONE entry
   (Σw² over the weights `arc` uses; else the search takes Σw² over all weights);
 - `fixed(space, arc, **options)`: a plain functional `keras.Model` with the logits
   as output (a second output, the aux logits, when it has an aux head);
-- `options(child, final)`: the keyword arguments both builders take from a
-  `CIFARChildConfig` (`final` is True when training a found arc from scratch);
+- `options(child, final, jit_compile)`: the keyword arguments both builders take
+  from a `CIFARChildConfig` (`final` is True when training a found arc from
+  scratch; `jit_compile` whether the search's steps are XLA-compiled);
 - `final_callbacks(model, child)`: extra Keras callbacks of the final training
   (e.g. a drop-path schedule); the macro network needs none.
 """
@@ -27,15 +28,18 @@ CNNFamily = collections.namedtuple(
     "CNNFamily", ["space", "shared", "fixed", "options", "final_callbacks"])
 
 
-def _macro_options(child, final=False):
-    del final  # the macro models take the same options in search and final training
+def _macro_options(child, final=False, jit_compile=False):
+    del final, jit_compile  # the macro models take the same options in search and training
     return dict(filters=child.filters, dropout=child.dropout)
 
 
-def _micro_options(child, final=False):
+def _micro_options(child, final=False, jit_compile=False):
     options = dict(num_layers=child.num_layers, filters=child.filters, dropout=child.dropout,
                    use_aux_head=child.aux_weight > 0)
-    if final:  # drop-path only in final training; keep probability 1 means off
+    if not final:  # the shared cells: only the sampled op, unless XLA needs static masks
+        options["op_selection"] = child.op_selection if child.op_selection != "auto" else (
+            "compute_all" if jit_compile else "switch_case")
+    else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
         options["drop_path_keep_prob"] = None if keep >= 1.0 else keep
     return options
@@ -87,9 +91,13 @@ def space_from_config(name, child):
     return family(name).space(child)
 
 
-def options_from_config(name, child, final=False):
-    """The model keyword arguments of space `name` read from a `CIFARChildConfig`."""
-    return family(name).options(child, final)
+def options_from_config(name, child, final=False, jit_compile=False):
+    """The model keyword arguments of space `name` read from a `CIFARChildConfig`.
+
+    `final`: for the fixed network of a final training (else the shared one);
+    `jit_compile`: whether the search compiles its steps with XLA.
+    """
+    return family(name).options(child, final, jit_compile)
 
 
 def final_callbacks(name, model, child):

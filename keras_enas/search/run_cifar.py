@@ -35,8 +35,8 @@ def build_cifar_search(config, reward_data, mean, std):
     keras.utils.set_random_seed(config.seed)
     c, k, s = config.child, config.controller, config.search
     space = cifar_models.space_from_config(config.search_space, c)
-    child = cifar_models.build_shared_cnn(
-        space, seed=config.seed + 1, **cifar_models.options_from_config(space.name, c))
+    options = cifar_models.options_from_config(space.name, c, jit_compile=s.jit_compile)
+    child = cifar_models.build_shared_cnn(space, seed=config.seed + 1, **options)
     policy = controller_lib.Controller(
         space.steps, initial_anchors=space.initial_anchors, sample_order=space.sample_order,
         hidden_size=k.hidden_size,
