@@ -32,3 +32,28 @@ def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     assert "--child_filters=4" in open(workdir / "flags.txt").read()
     assert json.load(open(workdir / "config.json"))["controller"]["skip_weight"] == 0.8
     assert "fixed_arc: " + best["fixed_arc"] in proc.stdout
+
+
+def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
+    """The micro user flow: search_cifar10 → best_architecture.json → train_cifar10 → export."""
+    search_dir, final_dir = tmp_path / "search", tmp_path / "final"
+    data = f"--data_dir={shared_data / 'cifar10'}"
+    proc = run_bin("search_cifar10", "--flagfile=configs/cifar10_micro_search_smoke.flags", data,
+                   f"--workdir={search_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = json.load(open(search_dir / "best_architecture.json"))
+    assert best["search_space"] == "micro" and best["space_config"] == {"num_nodes": 5}
+    assert len(best["fixed_arc"].split()) == 40
+    assert (search_dir / "cells.png").read_bytes()[:4] == b"\x89PNG"
+    records = [json.loads(line) for line in open(search_dir / "log.jsonl")]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)
+    proc = run_bin("train_cifar10", "--flagfile=configs/cifar10_micro_final_smoke.flags", data,
+                   f"--arc_file={search_dir / 'best_architecture.json'}", "--fixed_arc=",
+                   "--child_drop_path_keep_prob=0.6", f"--workdir={final_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(final_dir / "final_results.json"))
+    assert results["architecture"]["fixed_arc"] == best["fixed_arc"]
+    assert 0 <= results["final_test_accuracy"] <= 1
+    assert (final_dir / "export" / "cells.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.load(open(final_dir / "export" / "architecture.json"))["search_space"] == "micro"
