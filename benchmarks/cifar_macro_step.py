@@ -14,11 +14,12 @@ measured too, each given `--compile_timeout` seconds.
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+from machine_info import machine
 
 SIZES = {  # configs/cifar10_macro_search_cpu.flags and the paper's search (reference §4.1)
     "cpu": dict(num_layers=6, filters=20, batch_size=64),
@@ -160,9 +161,7 @@ def main():
                 entry["shared_random_arcs_over_fixed_mean"] = round(
                     shared["random_arcs_step_ms"] / mean_fixed, 2)
             results.append(entry)
-    import tensorflow as tf
-    print(json.dumps({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                  "tensorflow": tf.__version__},
+    print(json.dumps({"benchmark": "cifar_macro_step", "machine": machine(),
                       "results": results}, indent=1))
 
 

@@ -13,11 +13,12 @@ search's layer count and widths (no drop-path), trained with the same loss (CE +
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+from machine_info import machine
 
 VARIANTS = ("shared_compute_all", "shared_switch_case", "fixed")
 
@@ -96,18 +97,6 @@ def run_variant(variant, cfg, steps, jit_compile, seed=0):
                   num_parameters=int(sum(np.prod(w.shape) for w in model.trainable_variables)),
                   peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
-
-
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu_model": model, "nproc": os.cpu_count(), "python": platform.python_version(),
-            "load_avg_1m": os.getloadavg()[0]}
 
 
 def _ratios(results):

@@ -11,10 +11,11 @@ forward pass, no dropout) + accumulate the REINFORCE gradient (ENAS §2.2). An u
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
+
+from machine_info import machine
 
 SMALL = dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10000)
 
@@ -80,18 +81,9 @@ def main():
         "note": "A sample = controller.sample() + child forward on one validation minibatch "
                 "(reward c/ppl) + REINFORCE gradient accumulation, one tf.function; median "
                 "over the timed samples.",
-        "machine": {"cpu": _cpu_model(), "nproc": os.cpu_count(),
-                    "python": platform.python_version(), "tensorflow": tf.__version__},
+        "machine": machine(),
     }))
     return 0
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ Each size runs in its own subprocess so that its peak RSS is its own.
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+from machine_info import machine
 
 SIZES = {  # enas_lm search (small) and the paper's child (ENAS §3.1, reference §4.2)
     "small": dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10000),
@@ -116,19 +117,6 @@ def run_size(name, steps, jit_compile, seed=0):
         "gradient_types": grad_types,
         "load_avg_1m_after": os.getloadavg()[0],
     }
-
-
-def machine():
-    import tensorflow as tf
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu_model": model, "nproc": os.cpu_count(), "tensorflow": tf.__version__,
-            "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0]}
 
 
 def main():

@@ -10,8 +10,9 @@ alike. Prints one JSON object.
 import argparse
 import json
 import os
-import platform
 import time
+
+from machine_info import machine
 
 SIZE = dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10000)
 
@@ -91,19 +92,6 @@ def run(steps, rounds, seed=0):
                            "fixed": fixed_rnn.num_parameters(fixed)},
         "fixed_arc": space.format_arc(arcs[0]),
     }
-
-
-def machine():
-    import tensorflow as tf
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu_model": model, "nproc": os.cpu_count(), "tensorflow": tf.__version__,
-            "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0]}
 
 
 def main():

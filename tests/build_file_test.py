@@ -25,8 +25,11 @@ def _expected_kinds(root):
     for top in ("keras_enas", "tests", "tools", "benchmarks"):
         for path in (root / top).rglob("*.py"):
             src = path.relative_to(root).as_posix()
-            kinds[src] = ("py_binary" if top in ("tools", "benchmarks") else
-                          "py_test" if src.endswith("_test.py") else "py_library")
+            if top in ("tools", "benchmarks"):  # programs have a __main__ guard; helpers not
+                runs = 'if __name__ == "__main__":' in path.read_text()
+                kinds[src] = "py_binary" if runs else "py_library"
+            else:
+                kinds[src] = "py_test" if src.endswith("_test.py") else "py_library"
     return kinds
 
 
@@ -198,7 +201,8 @@ SYNTHETIC_TREE = {
     "tests/helpers.py": "import keras_enas.core\nfrom keras_enas.sub.b import B\n",
     "tests/c_test.py": "import helpers\nimport pytest\nfrom keras_enas.sub.c import *\n",
     "bin/run": "#!/usr/bin/env python\nfrom keras_enas import core\n",
-    "tools/t.py": "import sys\n",
+    "tools/t.py": "import sys\n\nimport u\n\nif __name__ == \"__main__\":\n    sys.exit(0)\n",
+    "tools/u.py": "import os\n",
 }
 SYNTHETIC_DEPS = {  # Derived by hand from SYNTHETIC_TREE.
     "keras_enas_init": {":keras_enas_sub_b"},
@@ -209,7 +213,8 @@ SYNTHETIC_DEPS = {  # Derived by hand from SYNTHETIC_TREE.
     "tests_helpers": {":keras_enas_core", ":keras_enas_sub_b"},
     "tests_c_test": {":tests_helpers", ":keras_enas_sub_c", 'requirement("pytest")'},
     "bin_run": {":keras_enas_core"},
-    "tools_t": set(),
+    "tools_t": {":tools_u"},
+    "tools_u": set(),
 }
 MISTAKES = [  # (text in the generated BUILD, hand edit, problem it must cause)
     ('["tests/helpers.py"],\n    deps = [\n        ":keras_enas_core",\n',

@@ -17,7 +17,8 @@ HEADER = """\
 #    keras_enas/search_spaces/__init__.py -> :keras_enas_search_spaces_init, bin/x -> :bin_x.
 #  * py_library: keras_enas/**/*.py, and helper modules in tests/ (files not named *_test.py).
 #    py_test: tests/**/*_test.py. py_binary: every file in bin/ (Python scripts without an
-#    extension) and tools/**/*.py, benchmarks/**/*.py.
+#    extension) and the programs (files with a __main__ guard) in tools/ and benchmarks/;
+#    their other modules are py_library.
 #  * deps == the first-party files the target's source imports: every import statement anywhere in
 #    the file (`import a.b.c`, `from a.b import c` with c a module -> a/b/c.py or c a name ->
 #    a/b/__init__.py, relative imports). Importing a module does NOT add its package's __init__.py.
@@ -40,6 +41,12 @@ def label(path):
     return re.sub(r"\.py$", "", path).replace("/", "_")
 
 
+def _is_script(path):
+    """Whether the Python file at `path` runs as a program (has a `__main__` guard)."""
+    with open(path, encoding="utf-8") as f:
+        return "__name__ == \"__main__\"" in f.read()
+
+
 def target_kinds(root):
     """Maps each source (path relative to `root`) to its rule name."""
     kinds = {}
@@ -50,9 +57,11 @@ def target_kinds(root):
                 rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
                 if top == "bin" and "/" not in rel[len("bin/"):]:
                     kinds[rel] = "py_binary"
+                elif name.endswith(".py") and top in SCRIPT_DIRS:  # helpers do not run alone
+                    kinds[rel] = "py_binary" if _is_script(os.path.join(dirpath, name)) else (
+                        "py_library")
                 elif name.endswith(".py"):
-                    kinds[rel] = ("py_binary" if top in SCRIPT_DIRS else
-                                  "py_test" if name.endswith("_test.py") else "py_library")
+                    kinds[rel] = "py_test" if name.endswith("_test.py") else "py_library"
     return kinds
 
 
