@@ -33,7 +33,7 @@ def main():
     import numpy as np
     import tensorflow as tf
     from keras_enas import config as config_lib
-    from keras_enas.search import run_ptb
+    from keras_enas.tasks.ptb import search as run_ptb
 
     size = SMALL
     child = config_lib.RNNChildConfig(num_nodes=size["num_nodes"], hidden_size=size["hidden_size"],

@@ -35,7 +35,7 @@ def run(steps, rounds, seed=0):
 
     from keras_enas.models import SharedRNNLM, fixed_rnn
     from keras_enas.search_spaces import rnn
-    from keras_enas.train.lm_trainer import LMTrainer
+    from keras_enas.tasks.ptb.lm_trainer import LMTrainer
 
     c = SIZE
     space = rnn.RNNCellSpace(c["num_nodes"], "enas_lm")

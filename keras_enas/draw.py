@@ -217,7 +217,7 @@ def figure(architecture, title=None):
     return drawer(architecture, title)
 
 
-def draw(architecture, path, title=None, dpi=150):
+def draw(architecture, path, title=None, dpi=150, drawer=None):
     """Draws a decoded architecture (see `figure`) to a PNG or SVG file.
 
     The format is the file's extension. SVG text stays text (searchable and
@@ -228,6 +228,8 @@ def draw(architecture, path, title=None, dpi=150):
         path: where to write; a str or path-like ending in `.png` or `.svg` (any case).
         title: figure title; None gives a summary, `""` none.
         dpi: PNG resolution in dots per inch.
+        drawer: `(architecture, title) → Figure` to use instead of `figure` (a space's
+            registered drawer, `SpaceSpec.drawer`).
 
     Returns:
         `path`, as a str.
@@ -253,7 +255,7 @@ def draw(architecture, path, title=None, dpi=150):
                          f"Received: path={path!r}")
     if not dpi > 0:
         raise ValueError(f"`dpi` must be > 0. Received: dpi={dpi}")
-    fig = figure(architecture, title)
+    fig = (drawer or figure)(architecture, title)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "keras_enas"}):
         fig.savefig(path, format=extension, dpi=dpi,
                     metadata={"Date": None} if extension == "svg" else None)

@@ -12,7 +12,7 @@ from keras_enas.layers.standardize import Standardize
 from keras_enas.models import cifar_models
 from keras_enas.models.fixed_macro import build_fixed_macro
 from keras_enas.models.shared_macro import SharedMacroCNN
-from keras_enas.train.cifar_architecture import resolve_architecture
+from keras_enas.tasks.cifar.architecture import resolve_architecture
 
 
 def _flags(config_cls, *argv):

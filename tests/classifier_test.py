@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas.train.classifier import ClassifierTrainer, FinalTestLabels
+from keras_enas.tasks.cifar.classifier import ClassifierTrainer, FinalTestLabels
 
 
 def _network(aux=False):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas import export
+from keras_enas.run import records
+from keras_enas.tasks.ptb import export
 from keras_enas.config.ptb_final import PTB_FINAL_ARC
 from keras_enas.models import fixed_rnn
 from keras_enas.search_spaces import rnn
@@ -55,7 +56,7 @@ def test_export_serves_the_same_likelihood_in_a_fresh_process(cell, tmp_path):
     arc = space.parse(PTB_FINAL_ARC) if cell == "enas" else None
     model = fixed_rnn.build_fixed_model(space, arc, V, H, cell=cell, init_range=0.4, seed=2)
     export_dir = tmp_path / "export"
-    assert export.export_model(model, str(export_dir), space, arc,
+    assert export.export_ptb_model(model, str(export_dir), space, arc,
                                extra={"final_test_ppl": 1.5}) == str(export_dir)
     tokens = np.asarray(SENTENCE, np.int32)
     width = model.inputs[1].shape[-1]
@@ -80,11 +81,11 @@ def test_export_serves_the_same_likelihood_in_a_fresh_process(cell, tmp_path):
 def test_architecture_files_next_to_a_search_result(tmp_path):
     space = rnn.RNNCellSpace(9, "enas_lm")
     arc = space.parse("0 2 1 0 2 1 2 2 4 0 5 0 3 2 6 2")
-    path = export.draw_architecture(str(tmp_path), space, arc)
+    path = records.draw_architecture(str(tmp_path), space, arc)
     assert path == str(tmp_path / "cell.png") and os.path.getsize(path) > 1000
     paths = export.write_architecture_files(str(tmp_path / "out"), space, arc)
     record = json.load(open(paths[0]))
     assert record["arcs"]["enas_lm"] == "0 2 1 0 2 1 2 2 4 0 5 0 3 2 6 2"
     assert record["decoded"]["loose_ends"] == [7, 8]  # node 2 reads node 1
     with pytest.raises(ValueError, match=r"expected 16 tokens"):
-        export.draw_architecture(str(tmp_path), space, [0, 1])
+        records.draw_architecture(str(tmp_path), space, [0, 1])

@@ -5,6 +5,7 @@ A node is a sub-package of keras_enas (`search`, `tasks`, `run`, ...) or a top-l
 """
 
 import ast
+import itertools
 import pathlib
 
 from absl.testing import absltest
@@ -92,7 +93,8 @@ class ImportGraphTest(absltest.TestCase):
         cycle = find_cycle(graph)
         where = ""
         if cycle:
-            where = "; ".join(f"{a} → {b} in {graph[a][b][0]}" for a, b in zip(cycle, cycle[1:]))
+            where = "; ".join(f"{a} → {b} in {graph[a][b][0]}"
+                              for a, b in itertools.pairwise(cycle))
         self.assertIsNone(cycle, f"import cycle between folders: {where}")
 
     def test_search_spaces_import_no_tensorflow(self):

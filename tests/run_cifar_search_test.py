@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas.search import run_cifar
-from keras_enas.search import workdir
+from keras_enas.tasks.cifar import search as run_cifar
+from keras_enas.run import workdir
 from cifar_test_utils import MEAN, STD, random_images, standardized, tiny_search_config
 
 

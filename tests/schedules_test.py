@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_enas.train.schedules import CosineRestarts, cosine_restarts
+from keras_enas.tasks.cifar.schedules import CosineRestarts, cosine_restarts
 
 
 def _rates(num_epochs, **kwargs):

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from keras_enas.config.cifar import CIFARChildConfig
-from keras_enas.search import derive, run_cifar
+from keras_enas.search import derive
+from keras_enas.tasks.cifar import search as run_cifar
 from cifar_test_utils import MEAN, STD, random_images, standardized, tiny_search_config
 
 

@@ -10,34 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas import config as config_lib
-from keras_enas.data import ptb
-from keras_enas.search import run_ptb
+from keras_enas.tasks.ptb import search as run_ptb
+from ptb_test_utils import synthetic_inputs as _synthetic_inputs
+from ptb_test_utils import tiny_config as _tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _tiny_config(workdir=None, **search):
-    """A search small enough for unit tests (hidden 16, 4 nodes, 5-token BPTT)."""
-    child = config_lib.RNNChildConfig(num_nodes=4, hidden_size=16, batch_size=4,
-                                      eval_batch_size=4, bptt=5)
-    controller = config_lib.ControllerConfig(hidden_size=16, train_steps=2, num_aggregate=2)
-    settings = dict(num_epochs=2, steps_per_epoch=3, valid_steps=2, derive_num_samples=3,
-                    log_num_arcs=2)
-    settings.update(search)
-    return config_lib.PTBSearchConfig(child=child, controller=controller,
-                                      search=config_lib.SearchConfig(**settings),
-                                      workdir=workdir, seed=3)
-
-
-def _synthetic_inputs(config, vocab_size=50, tokens=2000):
-    """A patterned token stream (mechanics only): datasets and reward batches."""
-    stream = (np.arange(tokens) * 7 % vocab_size).astype(np.int32)
-    c = config.child
-    return dict(train_ds=ptb.lm_dataset(stream, c.batch_size, c.bptt),
-                valid_ds=ptb.lm_dataset(stream[:600], c.eval_batch_size, c.bptt),
-                reward_batches=ptb.lm_batches(stream[:600], c.eval_batch_size, c.bptt),
-                vocab_size=vocab_size)
 
 
 def test_one_trace_serves_every_arc():
@@ -95,7 +72,7 @@ def test_resume_reaches_the_same_state(tmp_path):
 
 def _reload(config, inputs):
     """A fresh search restored from the workdir's latest checkpoint."""
-    from keras_enas.search import workdir
+    from keras_enas.run import workdir
     search = run_ptb.build_ptb_search(config, inputs["vocab_size"], inputs["reward_batches"])
     manager = workdir.checkpoint_manager(config.workdir, search=search,
                                          child_optimizer=search.optimizer,

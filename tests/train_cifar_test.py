@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from keras_enas.config.cifar import CIFARChildConfig, CIFARFinalConfig, TrainConfig
 from keras_enas.search_spaces.macro import MacroSpace
-from keras_enas.train import cifar as train_cifar
-from keras_enas.train.cifar_architecture import read_arc_file, resolve_architecture
+from keras_enas.tasks.cifar import train as train_cifar
+from keras_enas.tasks.cifar.architecture import read_arc_file, resolve_architecture
 from cifar_test_utils import MACRO_FINAL, MEAN, STD, random_images, standardized
 
 ARC = "1 5 1 4 0 1"
@@ -42,9 +42,21 @@ def test_fixed_arc_infers_the_space_and_the_arc_file_names_it(tmp_path):
         assert space.num_layers == 3 and space.format_arc(arc) == ARC
 
 
+def test_arc_file_wins_over_fixed_arc_with_a_notice(tmp_path, caplog):
+    (tmp_path / "best_architecture.json").write_text(json.dumps(
+        {"search_space": "macro", "space_config": {"num_layers": 3}, "arc": ARC}))
+    with caplog.at_level("WARNING"):
+        space, arc = resolve_architecture(CIFARFinalConfig(arc_file=str(tmp_path),
+                                                           fixed_arc="0 0 0 0 0 0 0 0 0 0"))
+    assert space.num_layers == 3 and space.format_arc(arc) == ARC
+    assert "--fixed_arc='0 0 0 0 0 0 0 0 0 0' is ignored" in caplog.text
+
+
 def test_bad_architecture_sources_raise(tmp_path):
     with pytest.raises(ValueError, match=r"Exactly one architecture source must be given"):
-        CIFARFinalConfig(fixed_arc=ARC, arc_file="x.json")
+        CIFARFinalConfig(fixed_arc="", arc_file=None)
+    with pytest.raises(FileNotFoundError, match=r"Architecture file not found: x.json"):
+        resolve_architecture(CIFARFinalConfig(fixed_arc=ARC, arc_file="x.json"))
     with pytest.raises(ValueError, match=r"A macro arc has L\(L \+ 1\)/2 tokens"):
         resolve_architecture(CIFARFinalConfig(fixed_arc="0 1 2 3"))
     with pytest.raises(FileNotFoundError, match=r"Architecture file not found"):

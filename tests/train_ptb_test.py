@@ -15,11 +15,11 @@ from keras_enas import cli
 from keras_enas.config import ptb_final
 from keras_enas.data import ptb
 from keras_enas.models import fixed_rnn
-from keras_enas.search import workdir as workdir_lib
+from keras_enas.run import workdir as workdir_lib
 from keras_enas.search_spaces import rnn
-from keras_enas.train import architecture, evaluate
-from keras_enas.train import ptb as train_lib
-from keras_enas.train.lm_trainer import LMTrainer
+from keras_enas.tasks.ptb import architecture, evaluate
+from keras_enas.tasks.ptb import train as train_lib
+from keras_enas.tasks.ptb.lm_trainer import LMTrainer
 
 V, H = 30, 8
 SPACE = rnn.RNNCellSpace(4, "enas_lm")
@@ -182,14 +182,27 @@ def test_architecture_from_fixed_arc_or_arc_file(tmp_path):
                                                                                          None)
 
 
+def test_arc_file_wins_over_fixed_arc_with_a_notice(tmp_path, caplog):
+    source = ptb_final.PTBFinalConfig(fixed_arc=ptb_final.PTB_FINAL_ARC, arc_format="original")
+    record = architecture.architecture_record(*architecture.resolve_architecture(source))
+    path = tmp_path / "best_architecture.json"
+    path.write_text(json.dumps({k: record[k] for k in ("search_space", "space_config", "arc")}))
+    with caplog.at_level("WARNING"):
+        space, arc = architecture.resolve_architecture(
+            ptb_final.PTBFinalConfig(arc_file=str(path), fixed_arc="0 1 1 1 0 2"))
+    assert space.get_config() == {"num_nodes": 12, "arc_format": "original"}
+    assert space.format_arc(arc) == ptb_final.PTB_FINAL_ARC
+    assert "--fixed_arc='0 1 1 1 0 2' is ignored" in caplog.text
+
+
 def test_architecture_errors(tmp_path):
     def resolve(**kwargs):
         return architecture.resolve_architecture(ptb_final.PTBFinalConfig(**kwargs))
 
     with pytest.raises(ValueError, match=r"`fixed_arc` or `arc_file` \(exactly one\)"):
         resolve()
-    with pytest.raises(ValueError, match=r"`fixed_arc` or `arc_file` \(exactly one\)"):
-        resolve(fixed_arc="0 1", arc_file="x.json")
+    with pytest.raises(FileNotFoundError, match=r"Architecture file not found: x.json"):
+        resolve(fixed_arc="0 1", arc_file="x.json")  # arc_file wins: fixed_arc is not read
     with pytest.raises(ValueError, match=r"`fixed_arc` does not apply to cell='lstm'"):
         resolve(fixed_arc="0 1", cell="lstm")
     with pytest.raises(ValueError, match=r"An original ptb_rnn arc has 2N - 1 tokens"):

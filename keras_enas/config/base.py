@@ -31,3 +31,21 @@ def check(f, value):
     if meta.get("upper") is not None and value > meta["upper"]:
         raise ValueError(f"`{f.name}` must be <= {meta['upper']}. "
                          f"Received: {f.name}={value!r}")
+
+
+def from_dict(config_cls, values):
+    """Rebuilds a (nested) config dataclass from its `to_dict()` form (e.g. a `config.json`).
+
+    Raises:
+        ValueError: if `values` has a key `config_cls` does not know, or a value is out
+            of bounds.
+    """
+    kwargs = {}
+    names = {f.name: f for f in dataclasses.fields(config_cls)}
+    for key, value in values.items():
+        if key not in names:
+            raise ValueError(f"{config_cls.__name__} has no field `{key}`. "
+                             f"Received: {key}={value!r}")
+        kind = names[key].type
+        kwargs[key] = from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
+    return config_cls(**kwargs)

@@ -5,8 +5,10 @@ from typing import Optional
 
 from keras_enas.config.base import Validated, field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
+from keras_enas.search_spaces import registry
 
-CIFAR_SPACES = ("macro", "micro")
+# The registered CIFAR-10 spaces (their `SpaceSpec.task` is "cifar").
+CIFAR_SPACES = registry.space_names("cifar")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +122,8 @@ class CIFARFinalConfig(Validated):
     fixed_arc: Optional[str] = _field(None, "The architecture as space-separated integers "
                                       "(the original --child_fixed_arc format).")
     arc_file: Optional[str] = _field(None, "A best_architecture.json written by "
-                                     "search_cifar10; its fixed_arc is trained.")
+                                     "search_cifar10; its fixed_arc is trained, and --fixed_arc is "
+                                     "ignored (with a notice).")
     dry_run: bool = _field(False, "Print one JSON line with the parameter count and exit.")
     child: CIFARChildConfig = dataclasses.field(default_factory=_macro_final_child)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -132,10 +135,12 @@ class CIFARFinalConfig(Validated):
 
     def __post_init__(self):
         super().__post_init__()
-        if bool(self.fixed_arc) == bool(self.arc_file):  # "" (a cleared flag) counts as unset
+        # "" (a cleared flag) counts as unset; arc_file wins over fixed_arc (with a notice,
+        # `tasks.cifar.architecture.resolve_architecture`).
+        if not self.fixed_arc and not self.arc_file:
             raise ValueError("Exactly one architecture source must be given: fixed_arc "
-                             "(--fixed_arc) or arc_file (--arc_file); --fixed_arc= clears an "
-                             f"arc set in a flagfile. Received: fixed_arc={self.fixed_arc!r}, "
+                             "(--fixed_arc) or arc_file (--arc_file; it wins over a fixed_arc "
+                             f"set in a flagfile). Received: fixed_arc={self.fixed_arc!r}, "
                              f"arc_file={self.arc_file!r}")
 
     def to_dict(self):

@@ -101,7 +101,8 @@ class PTBFinalConfig(Validated):
     fixed_arc: Optional[str] = _field(None, "The architecture: space-separated integers in "
                                       "--arc_format (e.g. the ptb_final.sh arc).")
     arc_file: Optional[str] = _field(None, "A search's best_architecture.json (or its "
-                                     "working directory) to read the architecture from.")
+                                     "working directory) to read the architecture from; when given, "
+                                     "--fixed_arc is ignored (with a notice).")
     arc_format: str = _field("enas_lm", "Encoding of --fixed_arc: 'enas_lm' (node 0 fixed to "
                              "tanh) or 'original' (melodyguan/enas).",
                              choices=("enas_lm", "original"))

@@ -1,9 +1,7 @@
-"""The CIFAR-10 model registry: which shared and fixed CNNs serve each search space.
+"""The CIFAR-10 models of the registered spaces: their options, builders and final callbacks.
 
-A search space plugs into `search_cifar10` and `train_cifar10` through ONE entry of
-`FAMILIES`, keyed by `space.name`:
+Each CIFAR space's `SpaceSpec` (`keras_enas.search_spaces.registry`) names:
 
-- `space(child)`: the search space a search builds from a `CIFARChildConfig`;
 - `shared(space, **options)`: the shared-weight CNN. It follows
   `call(images (B, H, W, 3) float32, arc int32 [arc_length], training=False)`
   → `(logits (B, 10), aux_logits or None)`, and may define `l2_penalty(arc)`
@@ -15,25 +13,23 @@ A search space plugs into `search_cifar10` and `train_cifar10` through ONE entry
   scratch; `jit_compile` whether the search's steps are XLA-compiled);
 - `final_callbacks(model, child)`: extra Keras callbacks of the final training
   (e.g. a drop-path schedule); the macro network needs none.
+
+This module holds the built-in spaces' option and callback functions, and reads
+those entries for any registered CIFAR space.
 """
 
-import collections
-
 from keras_enas.layers.drop_path import DropPathSchedule, drop_path_layers
-from keras_enas.models import fixed_macro, fixed_micro, shared_macro, shared_micro
-from keras_enas.search_spaces.macro import MacroSpace
-from keras_enas.search_spaces.micro import MicroSpace
-
-CNNFamily = collections.namedtuple(
-    "CNNFamily", ["space", "shared", "fixed", "options", "final_callbacks"])
+from keras_enas.search_spaces import get_space, registry
 
 
-def _macro_options(child, final=False, jit_compile=False):
+def macro_options(child, final=False, jit_compile=False):
+    """Macro builder kwargs from a `CIFARChildConfig`: `filters`, `dropout`."""
     del final, jit_compile  # the macro models take the same options in search and training
     return dict(filters=child.filters, dropout=child.dropout)
 
 
-def _micro_options(child, final=False, jit_compile=False):
+def micro_options(child, final=False, jit_compile=False):
+    """Micro builder kwargs from a `CIFARChildConfig` (op selection or drop-path)."""
     options = dict(num_layers=child.num_layers, filters=child.filters, dropout=child.dropout,
                    use_aux_head=child.aux_weight > 0)
     if not final:  # the shared cells: only the sampled op, unless XLA needs static masks
@@ -45,50 +41,45 @@ def _micro_options(child, final=False, jit_compile=False):
     return options
 
 
-def _micro_final_callbacks(model, child):
+def micro_final_callbacks(model, child):
+    """The drop-path schedule, when the final micro network has drop-path layers."""
     del child  # the schedule spans the fit call: epochs x steps per epoch
     return [DropPathSchedule()] if drop_path_layers(model) else []
 
 
-FAMILIES = {
-    "macro": CNNFamily(space=lambda child: MacroSpace(child.num_layers),
-                       shared=shared_macro.SharedMacroCNN,
-                       fixed=fixed_macro.build_fixed_macro,
-                       options=_macro_options,
-                       final_callbacks=lambda model, child: []),
-    "micro": CNNFamily(space=lambda child: MicroSpace(),
-                       shared=shared_micro.SharedMicroCNN,
-                       fixed=fixed_micro.build_fixed_micro_cnn,
-                       options=_micro_options,
-                       final_callbacks=_micro_final_callbacks),
-}
+def no_final_callbacks(model, child):
+    """The final training of a macro network needs no extra callbacks."""
+    del model, child
+    return []
 
 
 def family(name):
-    """The `CNNFamily` of search space `name`.
+    """The `SpaceSpec` of CIFAR-10 search space `name`.
 
     Raises:
         ValueError: if no CIFAR-10 models are registered for `name`.
     """
-    if name not in FAMILIES:
+    cifar = registry.space_names("cifar")
+    if name not in cifar:
         raise ValueError(f"No CIFAR-10 models are registered for search space {name!r}; "
-                         f"available: {sorted(FAMILIES)}.")
-    return FAMILIES[name]
+                         f"available: {sorted(cifar)}.")
+    return registry.get_spec(name)
 
 
 def build_shared_cnn(space, **kwargs):
     """Builds the shared-weight CNN of `space` (e.g. `filters=36, dropout=0.1, seed=0`)."""
-    return family(space.name).shared(space, **kwargs)
+    return family(space.name).resolve("shared")(space, **kwargs)
 
 
 def build_fixed_cnn(space, arc, **kwargs):
     """Builds the functional `keras.Model` of one `arc` of `space` (e.g. `filters=96`)."""
-    return family(space.name).fixed(space, arc, **kwargs)
+    return family(space.name).resolve("fixed")(space, arc, **kwargs)
 
 
 def space_from_config(name, child):
     """The search space `name` sized by a `CIFARChildConfig` (e.g. `num_layers`)."""
-    return family(name).space(child)
+    spec = family(name)
+    return get_space(name, **spec.from_config(child))
 
 
 def options_from_config(name, child, final=False, jit_compile=False):
@@ -97,9 +88,9 @@ def options_from_config(name, child, final=False, jit_compile=False):
     `final`: for the fixed network of a final training (else the shared one);
     `jit_compile`: whether the search compiles its steps with XLA.
     """
-    return family(name).options(child, final, jit_compile)
+    return family(name).resolve("options")(child, final, jit_compile)
 
 
 def final_callbacks(name, model, child):
     """Extra callbacks the final training of a space-`name` `model` needs."""
-    return list(family(name).final_callbacks(model, child))
+    return list(family(name).resolve("final_callbacks")(model, child))

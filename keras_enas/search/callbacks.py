@@ -1,11 +1,8 @@
-"""Keras callbacks that run the search's epoch-level work: θ phases, state resets, logs."""
+"""`ControllerPhase`: the Keras callback that runs the search's θ phase at every epoch end."""
 
-import json
-import os
 import time
 
 import keras
-import numpy as np
 from absl import logging
 
 
@@ -43,83 +40,3 @@ class ControllerPhase(keras.callbacks.Callback):
         for arc, reward in self.samples:
             logging.info("epoch %d  reward=%.4f  arc=%s", epoch + 1, reward,
                          space.format_arc(arc))
-
-
-class ResetStates(keras.callbacks.Callback):
-    """Zeros the carried hidden states at the start of every epoch and evaluation."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.reset_states()
-
-    def on_test_begin(self, logs=None):
-        self.model.reset_states()
-
-
-class EpochDecay(keras.callbacks.Callback):
-    """lr = base · decay^max(0, epoch + 1 − start), set at the start of each epoch."""
-
-    def __init__(self, base, decay, start):
-        super().__init__()
-        self.base, self.decay, self.start = base, decay, start
-
-    def on_epoch_begin(self, epoch, logs=None):
-        lr = self.base * self.decay ** max(0, epoch + 1 - self.start)
-        self.model.optimizer.learning_rate.assign(lr)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
-
-
-class JsonlLogger(keras.callbacks.Callback):
-    """Appends one JSON line per epoch (all logs, wall time, sampled arcs) to `path`."""
-
-    def __init__(self, path, samples_from=None):
-        super().__init__()
-        self.path, self.samples_from = path, samples_from
-        self._start = time.time()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, "seconds": round(time.time() - self._start, 3)}
-        record.update({k: _plain(v) for k, v in (logs or {}).items()})
-        if self.samples_from is not None and self.samples_from.samples:
-            space = self.model.space
-            record["sampled_arcs"] = [
-                {"arc": space.format_arc(a), "reward": r} for a, r in self.samples_from.samples]
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-
-class Checkpoint(keras.callbacks.Callback):
-    """Saves everything (a `tf.train.CheckpointManager`) after every epoch.
-
-    `search.epochs_done` is set before saving, so a restored search knows where to
-    resume (`initial_epoch`).
-    """
-
-    def __init__(self, manager):
-        super().__init__()
-        self.manager = manager
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.model.epochs_done.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
-
-
-def _plain(value):
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if hasattr(value, "numpy"):
-        return _plain(value.numpy())
-    return value
-
-
-def write_json(path, obj):
-    """Writes `obj` as indented JSON atomically (temp file + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=_plain)
-    os.replace(tmp, path)

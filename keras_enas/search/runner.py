@@ -1,16 +1,9 @@
-"""What every search run shares: the working directory, resume, callbacks, fit, the result file."""
+"""What every built-in search run shares: its workdir check, the resumable fit, deriving."""
 
-import os
-
-import keras
-import tensorflow as tf
-
+from keras_enas.run import fit as fit_lib
+from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
-from keras_enas.search import derive, workdir as workdir_lib
-
-BEST_ARCHITECTURE = "best_architecture.json"
-NOTE = ("Scores are SEARCH-PHASE figures (shared weights); retrain the arc from scratch for "
-        "final numbers.")
+from keras_enas.search import derive
 
 
 def prepare_run(config):
@@ -22,10 +15,7 @@ def prepare_run(config):
     Raises:
         ValueError: if `workdir` is unset, or holds a run with a different config.
     """
-    if not config.workdir:
-        raise ValueError("`workdir` must be set. Received: workdir=None")
-    if config.search.deterministic:
-        tf.config.experimental.enable_op_determinism()
+    fit_lib.check_workdir(config.workdir, config.search.deterministic)
     workdir_lib.prepare(config.workdir, config.to_dict())
     return config.workdir
 
@@ -36,7 +26,7 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
     Each epoch ends with the controller phase, then `callbacks`, then the logs
     (`history.csv`, `tensorboard/`, `log.jsonl`) and a checkpoint of everything:
     the search (shared weights, controller, counters), the child optimizer and the
-    controller trainer (Adam, baseline, accumulators).
+    controller trainer (Adam, baseline, accumulators). See `run.fit.fit_resumable`.
 
     Args:
         search: a built and compiled `ENASSearch` subclass.
@@ -48,78 +38,23 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
         steps_per_epoch: overrides `config.search.steps_per_epoch` (e.g. the number of
             minibatches in one pass, so that a resumed run continues the same stream).
     """
-    s, workdir = config.search, config.workdir
-    steps = steps_per_epoch or s.steps_per_epoch
-    manager = workdir_lib.checkpoint_manager(
-        workdir, search=search, child_optimizer=search.optimizer, trainer=search.trainer)
-    workdir_lib.restore_latest(manager)
-    initial_epoch = int(search.epochs_done.numpy())
+    s = config.search
     phase = cb.ControllerPhase(num_updates=config.controller.train_steps,
                                every=s.controller_every, num_logged=s.log_num_arcs)
-    callbacks = [
-        phase, *callbacks,
-        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-        cb.JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=phase),
-        cb.Checkpoint(manager)]
-    if steps:
-        # Epochs are windows of one endless stream; a resumed run skips what was used.
-        train_ds = train_ds.repeat().skip(initial_epoch * steps)
     if s.valid_steps:
         valid_ds = valid_ds.take(s.valid_steps)
-    if initial_epoch < s.num_epochs:
-        search.fit(train_ds, epochs=s.num_epochs, initial_epoch=initial_epoch,
-                   steps_per_epoch=steps or None, validation_data=valid_ds,
-                   callbacks=callbacks, verbose=2, shuffle=False)
+    fit_lib.fit_resumable(
+        search, config.workdir, search_trackables(search), train_ds, s.num_epochs,
+        steps_per_epoch=steps_per_epoch or s.steps_per_epoch, validation_data=valid_ds,
+        callbacks=[phase, *callbacks], samples_from=phase, shuffle=False)
 
 
-def steps_per_epoch(config, train_ds):
-    """`config.search.steps_per_epoch`, or the minibatches of one pass over `train_ds`.
-
-    Raises:
-        ValueError: if neither is known (an endless or unsized dataset).
-    """
-    steps = config.search.steps_per_epoch or int(train_ds.cardinality())
-    if steps < 1:
-        raise ValueError("`train_ds` must have a known, finite cardinality, or set "
-                         f"`steps_per_epoch`. Received: cardinality={steps}")
-    return steps
+def search_trackables(search):
+    """What a search checkpoints: itself, the child optimizer, the controller trainer."""
+    return {"search": search, "child_optimizer": search.optimizer, "trainer": search.trainer}
 
 
 def derive_best(search, config):
     """Samples and scores `derive_num_samples` arcs (see `derive.derive`); best first."""
     s = config.search
     return derive.derive(search, s.derive_num_samples, s.derive_scoring)
-
-
-def result_record(search, config, ranked, score_keys, **fields):
-    """The `best_architecture.json` record of a search, `fields` added after the arc.
-
-    Args:
-        search: the search (its `space` decodes the arcs).
-        config: the search config.
-        ranked: `derive_best`'s list, best first.
-        score_keys: which scores of each ranked arc to keep, e.g. `("accuracy",)`.
-        **fields: space-specific entries, e.g. `fixed_arc` and other arc formats.
-    """
-    space, s, best = search.space, config.search, ranked[0]["arc"]
-    return {
-        "search_space": space.name,
-        "space_config": space.get_config(),
-        "strategy": s.strategy,
-        **fields,
-        "arc": space.format_arc(best),
-        "decoded": space.decode(best).to_dict(),
-        "decoded_text": str(space.decode(best)),
-        "scoring": s.derive_scoring,
-        "scores": [{"arc": space.format_arc(r["arc"]), **{k: r[k] for k in score_keys}}
-                   for r in ranked],
-        "note": NOTE,
-    }
-
-
-def write_result(workdir, record):
-    """Writes `record` as `<workdir>/best_architecture.json`; returns the path."""
-    path = os.path.join(workdir, BEST_ARCHITECTURE)
-    cb.write_json(path, record)
-    return path

@@ -1,39 +1,7 @@
 """Which cell to train: from a `fixed_arc` string or a search's `best_architecture.json`."""
 
-import json
-import os
-
-from keras_enas.search_spaces import infer
-from keras_enas.search_spaces import rnn
-
-BEST_ARCHITECTURE = "best_architecture.json"
-
-
-def load_record(path):
-    """Reads a `best_architecture.json` (or the search workdir holding it).
-
-    Returns:
-        `(path, record)`: the file's path and its dict, which has at least the keys
-        `search_space`, `space_config` and `arc`.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: if it is not valid JSON or lacks those keys.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, BEST_ARCHITECTURE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Architecture file not found: {path}")
-    with open(path) as f:
-        try:
-            record = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(record, dict) or not {"search_space", "space_config", "arc"} <= set(record):
-        raise ValueError(f"{path} is not an architecture file: it needs the keys "
-                         "'search_space', 'space_config' and 'arc' (best_architecture.json).")
-    return path, record
+from keras_enas.run import records
+from keras_enas.search_spaces import infer, rnn
 
 
 def read_arc_file(path):
@@ -50,15 +18,11 @@ def read_arc_file(path):
         ValueError: if it is not valid JSON, not a ptb_rnn architecture, or its arc is
             invalid.
     """
-    path, record = load_record(path)
+    path, record = records.load_record(path)
     if record["search_space"] != "ptb_rnn":
         raise ValueError(f"{path} holds a {record['search_space']!r} architecture; training "
                          "a PTB language model needs a 'ptb_rnn' one.")
-    try:
-        space = rnn.RNNCellSpace(**record["space_config"])
-    except TypeError as e:
-        raise ValueError(f"{path}: bad 'space_config' {record['space_config']!r}: {e}") from None
-    return space, space.parse(str(record["arc"]))
+    return records.read_architecture(path, "ptb_rnn")
 
 
 def resolve_architecture(config):
@@ -67,19 +31,22 @@ def resolve_architecture(config):
     `fixed_arc` is read in `arc_format`, with N inferred from its length unless
     `num_nodes` is set (ptb_rnn: 2N − 1 tokens original, 2(N − 1) enas_lm).
 
+    `arc_file` given ⇒ `fixed_arc` is ignored (with a logged notice).
+
     Raises:
-        ValueError: if both or neither of `fixed_arc` and `arc_file` are set for
-            cell='enas', either is set for cell='lstm', or the arc is invalid.
+        ValueError: if neither `fixed_arc` nor `arc_file` is set for cell='enas',
+            either is set for cell='lstm', or the arc is invalid.
         FileNotFoundError: if `arc_file` does not exist.
     """
-    sources = {"fixed_arc": config.fixed_arc, "arc_file": config.arc_file}
+    fixed_arc = records.ignore_fixed_arc(config.fixed_arc, config.arc_file)
+    sources = {"fixed_arc": fixed_arc, "arc_file": config.arc_file}
     given = [name for name, value in sources.items() if value]
     if config.cell == "lstm":
         if given:
             raise ValueError(f"`{given[0]}` does not apply to cell='lstm' (the LSTM baseline "
                              "has no architecture to choose).")
         return None, None
-    if len(given) != 1:
+    if not given:
         raise ValueError("`fixed_arc` or `arc_file` (exactly one) must give the architecture "
                          f"for cell='enas'. Received: fixed_arc={config.fixed_arc!r}, "
                          f"arc_file={config.arc_file!r}")

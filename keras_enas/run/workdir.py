@@ -6,9 +6,11 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from keras_enas.search.callbacks import write_json
+from keras_enas.run.files import read_json, write_json
 
 CONFIG_FILE = "config.json"
+# What rebuilding a run needs beyond its config (e.g. the vocabulary size); see `load_search`.
+RUN_INFO_FILE = "run_info.json"
 
 
 def prepare(workdir, config_dict):
@@ -65,6 +67,29 @@ def checkpoint_manager(workdir, **trackables):
     checkpoint = tf.train.Checkpoint(seed_states=seeds, **trackables)
     return tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
                                       max_to_keep=2)
+
+
+def write_run_info(workdir, **info):
+    """Writes `<workdir>/run_info.json`: the data-derived sizes a rebuild needs (no data)."""
+    write_json(os.path.join(workdir, RUN_INFO_FILE), info)
+
+
+def read_run_info(workdir):
+    """Reads `<workdir>/run_info.json` ({} if the run predates it)."""
+    path = os.path.join(workdir, RUN_INFO_FILE)
+    return read_json(path) if os.path.exists(path) else {}
+
+
+def read_config(workdir):
+    """Reads the `config.json` of a run.
+
+    Raises:
+        FileNotFoundError: if `workdir` holds no `config.json`.
+    """
+    path = os.path.join(os.fspath(workdir), CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No run in {workdir}: {CONFIG_FILE} not found.")
+    return read_json(path)
 
 
 def restore_latest(manager):

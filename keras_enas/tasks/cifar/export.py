@@ -5,10 +5,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_enas import export
 from keras_enas.layers.standardize import Standardize
-from keras_enas.search import callbacks as cb
-from keras_enas.train.cifar_architecture import architecture_record
+from keras_enas.run import files, records
+from keras_enas.tasks.cifar.architecture import architecture_record
 
 SIGNATURES = ("serving_default", "serve_float")
 
@@ -71,6 +70,6 @@ def export_cifar_model(model, export_dir, mean, std, space, arc, extra=None):
               "outputs": "probabilities (B, 10), softmax over the CIFAR-10 classes",
               "mean": np.asarray(mean, np.float32).tolist(),
               "std": np.asarray(std, np.float32).tolist(), **(extra or {})}
-    cb.write_json(os.path.join(export_dir, export.ARCHITECTURE_FILE), record)
-    export.draw_architecture(export_dir, space, arc)
+    files.write_json(os.path.join(export_dir, records.ARCHITECTURE_FILE), record)
+    records.draw_architecture(export_dir, space, arc)
     return export_dir

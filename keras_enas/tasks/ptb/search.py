@@ -3,16 +3,20 @@
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_enas import controller as controller_lib
-from keras_enas import export, reinforce
+from keras_enas.config import PTBSearchConfig
+from keras_enas.config import base as config_base
 from keras_enas.models import shared_rnn_lm
-from keras_enas.search import callbacks as cb
+from keras_enas.run import records
+from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import runner
-from keras_enas.search.ptb import PTBSearch
 from keras_enas.search_spaces import rnn
+from keras_enas.tasks import controller as controller_build
+from keras_enas.tasks.ptb import callbacks as ptb_cb
+from keras_enas.tasks.ptb.search_model import PTBSearch
 
 
 def build_ptb_search(config, vocab_size, reward_batches):
@@ -34,15 +38,7 @@ def build_ptb_search(config, vocab_size, reward_batches):
         drop_i=c.drop_i, drop_x=c.drop_x, drop_l=c.drop_l, drop_o=c.drop_o,
         init_range=c.init_range, share_by_activation=c.share_by_activation,
         output_mode=c.output_mode, seed=config.seed + 1)
-    policy = controller_lib.Controller(
-        space.steps, initial_anchors=space.initial_anchors, sample_order=space.sample_order,
-        hidden_size=k.hidden_size,
-        temperature=k.temperature or None, tanh_constant=k.tanh_constant or None,
-        init_range=k.init_range, seed=config.seed + 2)
-    trainer = reinforce.ControllerTrainer(
-        policy, learning_rate=k.learning_rate, beta_1=k.adam_beta1, epsilon=k.adam_epsilon,
-        baseline_decay=k.baseline_decay, entropy_weight=k.entropy_weight,
-        num_aggregate=k.num_aggregate)
+    trainer = controller_build.build_controller(space, k, seed=config.seed + 2)
     search = PTBSearch(space, child, trainer, reward_batches=reward_batches,
                        batch_size=c.batch_size, eval_batch_size=c.eval_batch_size, l2=c.l2,
                        reward_constant=k.reward_constant, strategy=s.strategy,
@@ -82,10 +78,11 @@ def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
     """
     workdir = runner.prepare_run(config)
     c = config.child
+    workdir_lib.write_run_info(workdir, vocab_size=int(vocab_size))
     search = build_ptb_search(config, vocab_size, reward_batches)
     start = time.time()
     runner.fit_search(search, config, train_ds, valid_ds, callbacks=[
-        cb.ResetStates(), cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start)])
+        ptb_cb.ResetStates(), ptb_cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start)])
     result = _derive_and_save(search, config, workdir)
     logging.info("Search done in %.0f s. Best architecture:\n%s", time.time() - start,
                  result["decoded_text"])
@@ -105,12 +102,42 @@ def _derive_and_save(search, config, workdir):
         except ValueError as e:
             arcs[fmt] = None
             logging.info("Best arc has no %s form: %s", fmt, e)
-    result = runner.result_record(search, config, ranked, ("valid_ppl", "reward"),
+    result = records.result_record(search, config, ranked, ("valid_ppl", "reward"),
                                   fixed_arc=arcs["original"], arc_format=space.arc_format,
                                   arcs=arcs)
-    runner.write_result(workdir, result)
-    export.draw_architecture(workdir, space, best)  # cell.png
+    records.write_result(workdir, result)
+    records.draw_architecture(workdir, space, best)  # cell.png
     return result
 
 
-__all__ = ["build_ptb_search", "run_ptb_search"]
+def load_ptb_search(workdir, config, run_info, **kwargs):
+    """Rebuilds a PTB search from its saved config (no data); `keras_enas.load_search`.
+
+    The reward minibatches are zeros of the right shape (the data are not read):
+    the reopened search samples, derives with new data, or resumes training.
+
+    Args:
+        workdir: the search's working directory.
+        config: its `config.json` as a dict.
+        run_info: its `run_info.json` as a dict (`vocab_size`).
+        **kwargs: none are accepted (a user space's loader takes `model=`).
+
+    Returns:
+        `(config, search)`: the `PTBSearchConfig` and the compiled `PTBSearch`, its
+        variables created (not yet restored).
+
+    Raises:
+        ValueError: if `run_info` lacks `vocab_size`, or `kwargs` are given.
+    """
+    if kwargs:
+        raise ValueError(f"A ptb_rnn search takes no extra arguments. Received: {sorted(kwargs)}")
+    if "vocab_size" not in run_info:
+        raise ValueError(f"{workdir} has no vocab_size in run_info.json; it was written by an "
+                         "older version: re-run the search once to write it.")
+    config = config_base.from_dict(PTBSearchConfig, config)
+    c = config.child
+    batches = np.zeros((1, c.eval_batch_size, c.bptt), np.int32)
+    return config, build_ptb_search(config, run_info["vocab_size"], (batches, batches))
+
+
+__all__ = ["build_ptb_search", "load_ptb_search", "run_ptb_search"]

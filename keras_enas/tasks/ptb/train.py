@@ -7,14 +7,14 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_enas import export
 from keras_enas.models import fixed_rnn
-from keras_enas.search import callbacks as cb
-from keras_enas.search import workdir as workdir_lib
-from keras_enas.train import architecture as arch_lib
-from keras_enas.train import callbacks as train_cb
-from keras_enas.train import evaluate
-from keras_enas.train.lm_trainer import LMTrainer
+from keras_enas.run import files
+from keras_enas.run import fit as fit_lib
+from keras_enas.run import workdir as workdir_lib
+from keras_enas.tasks.ptb import architecture as arch_lib
+from keras_enas.tasks.ptb import callbacks as ptb_cb
+from keras_enas.tasks.ptb import evaluate, export
+from keras_enas.tasks.ptb.lm_trainer import LMTrainer
 
 RESULTS_FILE = "final_results.json"
 NOTE = ("FINAL figures: this architecture trained from scratch and evaluated over whole "
@@ -96,8 +96,7 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
         ValueError: if `workdir` is unset or holds a run with other settings, or the
             architecture is invalid.
     """
-    if not config.workdir:
-        raise ValueError("`workdir` must be set. Received: workdir=None")
+    fit_lib.check_workdir(config.workdir)
     if space is None and config.cell == "enas":
         space, arc = arch_lib.resolve_architecture(config)
     if config.train.deterministic:
@@ -107,27 +106,17 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
     keras.utils.set_random_seed(config.seed)
     lm = build_ptb_model(config, vocab_size, space, arc)
     trainer = build_trainer(config, lm)
-    manager = workdir_lib.checkpoint_manager(workdir, **trainer.checkpoint_items())
-    workdir_lib.restore_latest(manager)
-    initial_epoch = int(trainer.epochs_done.numpy())
     callbacks = [
-        cb.ResetStates(), cb.EpochDecay(t.learning_rate, t.lr_decay, t.lr_decay_start),
-        train_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt),
-        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-        cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager)]
-    if t.steps_per_epoch:
-        # Epochs are windows of one endless stream; a resumed run skips what was used.
-        train_ds = train_ds.repeat().skip(initial_epoch * t.steps_per_epoch)
+        ptb_cb.ResetStates(), ptb_cb.EpochDecay(t.learning_rate, t.lr_decay, t.lr_decay_start),
+        ptb_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt)]
     start = time.time()
-    if initial_epoch < t.num_epochs:
-        trainer.fit(train_ds, epochs=t.num_epochs, initial_epoch=initial_epoch,
-                    steps_per_epoch=t.steps_per_epoch or None, callbacks=callbacks, verbose=2)
+    fit_lib.fit_resumable(trainer, workdir, trainer.checkpoint_items(), train_ds, t.num_epochs,
+                          steps_per_epoch=t.steps_per_epoch or None, callbacks=callbacks)
     if trainer.averaging:  # ASGD: the final model is the average
         trainer.swap_averages()
     results = _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc)
     results["seconds_this_run"] = round(time.time() - start, 1)
-    cb.write_json(os.path.join(workdir, RESULTS_FILE), results)
+    files.write_json(os.path.join(workdir, RESULTS_FILE), results)
     logging.info("final_valid_ppl=%.2f  final_test_ppl=%.2f", results["final_valid_ppl"],
                  results["final_test_ppl"])
     return results
@@ -141,7 +130,7 @@ def _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, 
     test = evaluate.perplexity(lm, test_tokens, e.batch_size, e.bptt)
     record = arch_lib.architecture_record(space, arc)
     lm.save(os.path.join(workdir, "model.keras"))
-    export.export_model(lm, os.path.join(workdir, "export"), space, arc,
+    export.export_ptb_model(lm, os.path.join(workdir, "export"), space, arc,
                         extra={"final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"]})
     return {
         "final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"],

@@ -4,22 +4,8 @@ import os
 
 import tensorflow as tf
 
-from keras_enas import draw
-from keras_enas.search import callbacks as cb
-from keras_enas.train import architecture as arch_lib
-
-ARCHITECTURE_FILE = "architecture.json"
-DRAWINGS = {"ptb_rnn": "cell.png", "micro": "cells.png", "macro": "network.png"}
-
-
-def draw_architecture(directory, space, arc):
-    """Draws `space.decode(arc)` into `directory` (`cell.png` for a PTB cell). Returns the path.
-
-    The search calls this next to `best_architecture.json`; `export_model` next to
-    the SavedModel.
-    """
-    name = DRAWINGS.get(space.name, "architecture.png")
-    return draw.draw(space.decode(space.validate(arc)), os.path.join(directory, name))
+from keras_enas.run import files, records
+from keras_enas.tasks.ptb import architecture as arch_lib
 
 
 def write_architecture_files(directory, space, arc, extra=None):
@@ -35,9 +21,11 @@ def write_architecture_files(directory, space, arc, extra=None):
         The list of written paths.
     """
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, ARCHITECTURE_FILE)
-    cb.write_json(path, {**arch_lib.architecture_record(space, arc), **(extra or {})})
-    return [path] + ([draw_architecture(directory, space, arc)] if space is not None else [])
+    path = os.path.join(directory, records.ARCHITECTURE_FILE)
+    files.write_json(path, {**arch_lib.architecture_record(space, arc), **(extra or {})})
+    if space is None:
+        return [path]
+    return [path, records.draw_architecture(directory, space, arc)]
 
 
 class _Serving(tf.Module):
@@ -71,7 +59,7 @@ class _Serving(tf.Module):
                                                    input_signature=[tokens])
 
 
-def export_model(model, export_dir, space=None, arc=None, extra=None):
+def export_ptb_model(model, export_dir, space=None, arc=None, extra=None):
     """Exports a fixed LM as a SavedModel that serves without Keras or keras_enas.
 
     Signatures (also callable as attributes of `tf.saved_model.load(export_dir)`):
@@ -96,7 +84,7 @@ def export_model(model, export_dir, space=None, arc=None, extra=None):
         `export_dir`.
 
     Example:
-    >>> export_model(lm, "runs/final/export", space, arc)  # doctest: +SKIP
+    >>> export_ptb_model(lm, "runs/final/export", space, arc)  # doctest: +SKIP
     >>> served = tf.saved_model.load("runs/final/export")  # no keras_enas needed
     >>> served.sequence_log_likelihood(tf.constant([[0, 5, 7]]))["perplexity"]  # doctest: +SKIP
     """

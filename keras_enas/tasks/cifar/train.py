@@ -9,12 +9,13 @@ import tensorflow as tf
 from absl import logging
 
 from keras_enas.models import cifar_models
-from keras_enas.search import callbacks as cb
-from keras_enas.search import workdir as workdir_lib
-from keras_enas.train import cifar_architecture as arch_lib
-from keras_enas.train import cifar_export
-from keras_enas.train.classifier import ClassifierTrainer, FinalTestLabels
-from keras_enas.train.schedules import CosineRestarts
+from keras_enas.run import files
+from keras_enas.run import fit as fit_lib
+from keras_enas.run import workdir as workdir_lib
+from keras_enas.tasks.cifar import architecture as arch_lib
+from keras_enas.tasks.cifar import evaluate, export
+from keras_enas.tasks.cifar.classifier import ClassifierTrainer, FinalTestLabels
+from keras_enas.tasks.cifar.schedules import CosineRestarts
 
 RESULTS_FILE = "final_results.json"
 NOTE = ("FINAL figures: this architecture trained from scratch, tested on the whole test "
@@ -97,66 +98,49 @@ def run_cifar_training(config, train_ds, test_ds, mean, std, space=None, arc=Non
         ValueError: if `workdir` is unset or holds a run with other settings, or the
             architecture is invalid.
     """
-    if not config.workdir:
-        raise ValueError("`workdir` must be set. Received: workdir=None")
+    fit_lib.check_workdir(config.workdir)
     if space is None:
         space, arc = arch_lib.resolve_architecture(config)
     t, workdir = config.train, config.workdir
-    steps = t.steps_per_epoch or int(train_ds.cardinality())
-    if steps < 1:
-        raise ValueError("`train_ds` must have a known, finite cardinality, or set "
-                         f"`train.steps_per_epoch`. Received: cardinality={steps}")
+    steps = fit_lib.steps_per_epoch(t.steps_per_epoch, train_ds, "train.steps_per_epoch")
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
     prepare_workdir(config, space, arc)
     keras.utils.set_random_seed(config.seed)
     model = build_cifar_model(config, space, arc, tuple(train_ds.element_spec[0].shape[1:]))
     trainer = build_trainer(config, model)
-    manager = workdir_lib.checkpoint_manager(workdir, trainer=trainer,
-                                             optimizer=trainer.optimizer)
-    workdir_lib.restore_latest(manager)
-    initial_epoch = int(trainer.epochs_done.numpy())
-    # Epochs are windows of one endless stream; a resumed run skips what was used.
-    train_ds = train_ds.repeat().skip(initial_epoch * steps)
     if t.test_steps:
         test_ds = test_ds.take(t.test_steps)
     start = time.time()
-    if initial_epoch < t.num_epochs:
-        trainer.fit(train_ds, epochs=t.num_epochs, initial_epoch=initial_epoch,
-                    steps_per_epoch=steps, validation_data=test_ds,
-                    callbacks=_callbacks(config, space, model, manager), verbose=2,
-                    shuffle=False)
+    fit_lib.fit_resumable(trainer, workdir, {"trainer": trainer, "optimizer": trainer.optimizer},
+                          train_ds, t.num_epochs, steps_per_epoch=steps, validation_data=test_ds,
+                          callbacks=_callbacks(config, space, model), shuffle=False)
     results = _test_and_export(config, trainer, test_ds, mean, std, space, arc)
     results["train_seconds_this_run"] = round(time.time() - start, 1)
-    cb.write_json(os.path.join(workdir, RESULTS_FILE), results)
+    files.write_json(os.path.join(workdir, RESULTS_FILE), results)
     logging.info("final_test_accuracy=%.4f after %d epochs", results["final_test_accuracy"],
                  results["epochs"])
     return results
 
 
-def _callbacks(config, space, model, manager):
-    """Schedule, `final_test_*` labels, the space's own callbacks, logs, checkpoints."""
-    c, workdir = config.child, config.workdir
+def _callbacks(config, space, model):
+    """Schedule, `final_test_*` labels, the space's own callbacks (logs come after)."""
+    c = config.child
     return [CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul), FinalTestLabels(),
-            *cifar_models.final_callbacks(space.name, model, c),
-            keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-            cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager)]
+            *cifar_models.final_callbacks(space.name, model, c)]
 
 
 def _test_and_export(config, trainer, test_ds, mean, std, space, arc):
     """Final test figures, `model.keras` and the SavedModel export; returns the results."""
     model, workdir = trainer.network, config.workdir
-    test = trainer.evaluate(test_ds, return_dict=True, verbose=0)
-    results = {"final_test_accuracy": float(test["accuracy"]),
-               "final_test_loss": float(test["loss"]),
+    results = {**evaluate.test_accuracy(trainer, test_ds),
                "epochs": int(trainer.epochs_done.numpy()),
                "num_parameters": num_parameters(model),
                "architecture": arch_lib.architecture_record(space, arc),
                "config": config.to_dict(), "note": NOTE}
     model.save(os.path.join(workdir, "model.keras"))
     extra = {k: results[k] for k in ("final_test_accuracy", "num_parameters", "epochs")}
-    cifar_export.export_cifar_model(model, os.path.join(workdir, "export"), mean, std, space,
+    export.export_cifar_model(model, os.path.join(workdir, "export"), mean, std, space,
                                     arc, extra=extra)
     return results
 

@@ -1,11 +1,11 @@
-"""Callbacks of the final training: whole-split validation after every epoch, and ASGD."""
+"""PTB callbacks: state resets and the lr decay (search and final), whole-split validation."""
 
 import time
 
 import keras
 from absl import logging
 
-from keras_enas.train import evaluate
+from keras_enas.tasks.ptb import evaluate
 
 
 class EpochValidation(keras.callbacks.Callback):
@@ -39,3 +39,29 @@ class EpochValidation(keras.callbacks.Callback):
         logs["valid_seconds"] = time.time() - start
         logging.info("epoch %d  final_valid_ppl=%.2f%s", epoch + 1, result["ppl"],
                      "  (averaged weights)" if averaging else "")
+
+
+class ResetStates(keras.callbacks.Callback):
+    """Zeros the carried hidden states at the start of every epoch and evaluation."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.reset_states()
+
+    def on_test_begin(self, logs=None):
+        self.model.reset_states()
+
+
+class EpochDecay(keras.callbacks.Callback):
+    """lr = base · decay^max(0, epoch + 1 − start), set at the start of each epoch."""
+
+    def __init__(self, base, decay, start):
+        super().__init__()
+        self.base, self.decay, self.start = base, decay, start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = self.base * self.decay ** max(0, epoch + 1 - self.start)
+        self.model.optimizer.learning_rate.assign(lr)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(self.model.optimizer.learning_rate.numpy())

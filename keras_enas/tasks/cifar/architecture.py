@@ -4,8 +4,8 @@ Pure Python (no TensorFlow), so `bin/train_cifar10` checks the architecture befo
 importing TensorFlow.
 """
 
-from keras_enas.search_spaces import get_space, infer
-from keras_enas.train.architecture import load_record
+from keras_enas.run import records
+from keras_enas.search_spaces import infer
 
 
 def read_arc_file(path, search_space):
@@ -16,25 +16,20 @@ def read_arc_file(path, search_space):
         ValueError: if it is not an architecture file of `search_space`, or its arc
             is invalid.
     """
-    path, record = load_record(path)
-    if record["search_space"] != search_space:
-        raise ValueError(f"{path} holds a {record['search_space']!r} architecture, but "
-                         f"search_space={search_space!r}.")
-    try:
-        space = get_space(search_space, **record["space_config"])
-    except TypeError as e:
-        raise ValueError(f"{path}: bad 'space_config' {record['space_config']!r}: {e}") from None
-    return space, space.parse(str(record["arc"]))
+    return records.read_architecture(path, search_space)
 
 
 def resolve_architecture(config):
     """The `(space, arc)` a `CIFARFinalConfig` names: `fixed_arc` (size inferred) or `arc_file`.
+
+    `arc_file` given ⇒ `fixed_arc` is ignored (with a logged notice).
 
     Raises:
         ValueError: if the arc's length fits no size of the space, or a token is invalid.
         FileNotFoundError: if `arc_file` does not exist.
     """
     if config.arc_file:
+        records.ignore_fixed_arc(config.fixed_arc, config.arc_file)
         return read_arc_file(config.arc_file, config.search_space)
     space = infer.infer_space(config.search_space, config.fixed_arc)
     return space, space.parse(config.fixed_arc)

@@ -7,13 +7,16 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_enas import controller as controller_lib
-from keras_enas import export
-from keras_enas import reinforce
+from keras_enas.config import base as config_base
+from keras_enas.config.cifar import CIFARSearchConfig
 from keras_enas.models import cifar_models
+from keras_enas.run import fit as fit_lib
+from keras_enas.run import records
+from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import runner
-from keras_enas.search.cifar import CIFARSearch
-from keras_enas.train.schedules import CosineRestarts
+from keras_enas.tasks import controller as controller_build
+from keras_enas.tasks.cifar.schedules import CosineRestarts
+from keras_enas.tasks.cifar.search_model import CIFARSearch
 
 
 def build_cifar_search(config, reward_data, mean, std):
@@ -37,15 +40,7 @@ def build_cifar_search(config, reward_data, mean, std):
     space = cifar_models.space_from_config(config.search_space, c)
     options = cifar_models.options_from_config(space.name, c, jit_compile=s.jit_compile)
     child = cifar_models.build_shared_cnn(space, seed=config.seed + 1, **options)
-    policy = controller_lib.Controller(
-        space.steps, initial_anchors=space.initial_anchors, sample_order=space.sample_order,
-        hidden_size=k.hidden_size,
-        temperature=k.temperature or None, tanh_constant=k.tanh_constant or None,
-        init_range=k.init_range, seed=config.seed + 2, skip_target=k.skip_target)
-    trainer = reinforce.ControllerTrainer(
-        policy, learning_rate=k.learning_rate, beta_1=k.adam_beta1, epsilon=k.adam_epsilon,
-        baseline_decay=k.baseline_decay, entropy_weight=k.entropy_weight,
-        skip_weight=k.skip_weight, num_aggregate=k.num_aggregate)
+    trainer = controller_build.build_controller(space, k, seed=config.seed + 2)
     search = CIFARSearch(space, child, trainer, reward_data, mean, std,
                          batch_size=c.batch_size, eval_batch_size=c.eval_batch_size, l2=c.l2,
                          aux_weight=c.aux_weight, strategy=s.strategy, grad_clip=c.grad_clip,
@@ -84,20 +79,57 @@ def run_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
     """
     workdir = runner.prepare_run(config)
     c = config.child
+    workdir_lib.write_run_info(workdir, image_shape=list(np.shape(reward_data[0])[1:]),
+                               mean=np.asarray(mean).tolist(), std=np.asarray(std).tolist())
     search = build_cifar_search(config, reward_data, mean, std)
     start = time.time()
     runner.fit_search(search, config, train_ds, valid_ds,
                       callbacks=[CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul)],
-                      steps_per_epoch=runner.steps_per_epoch(config, train_ds))
+                      steps_per_epoch=fit_lib.steps_per_epoch(config.search.steps_per_epoch,
+                                                              train_ds))
     ranked = runner.derive_best(search, config)
     space, best = search.space, ranked[0]["arc"]
-    result = runner.result_record(search, config, ranked, ("accuracy",),
+    result = records.result_record(search, config, ranked, ("accuracy",),
                                   fixed_arc=space.format_arc(best))
-    runner.write_result(workdir, result)
-    export.draw_architecture(workdir, space, best)
+    records.write_result(workdir, result)
+    records.draw_architecture(workdir, space, best)
     logging.info("Search done in %.0f s. Best architecture:\n%s", time.time() - start,
                  result["decoded_text"])
     return result
 
 
-__all__ = ["build_cifar_search", "run_cifar_search"]
+def load_cifar_search(workdir, config, run_info, **kwargs):
+    """Rebuilds a CIFAR-10 search from its saved config (no data); `keras_enas.load_search`.
+
+    The reward images are zeros of the saved image shape; the standardisation uses the
+    saved training statistics.
+
+    Args:
+        workdir: the search's working directory.
+        config: its `config.json` as a dict.
+        run_info: its `run_info.json` as a dict (`image_shape`, `mean`, `std`).
+        **kwargs: none are accepted (a user space's loader takes `model=`).
+
+    Returns:
+        `(config, search)`: the `CIFARSearchConfig` and the compiled `CIFARSearch`, its
+        variables created (not yet restored).
+
+    Raises:
+        ValueError: if `run_info` lacks an entry, or `kwargs` are given.
+    """
+    if kwargs:
+        raise ValueError(f"A CIFAR-10 search takes no extra arguments. Received: {sorted(kwargs)}")
+    missing = [k for k in ("image_shape", "mean", "std") if k not in run_info]
+    if missing:
+        raise ValueError(f"{workdir}/run_info.json lacks {missing}; it was written by an older "
+                         "version: re-run the search once to write it.")
+    config = config_base.from_dict(CIFARSearchConfig, config)
+    batch = config.child.batch_size
+    images = np.zeros((batch, *run_info["image_shape"]), np.uint8)
+    labels = np.zeros((batch,), np.int32)
+    search = build_cifar_search(config, (images, labels), np.asarray(run_info["mean"], np.float32),
+                                np.asarray(run_info["std"], np.float32))
+    return config, search
+
+
+__all__ = ["build_cifar_search", "load_cifar_search", "run_cifar_search"]

@@ -1,0 +1,74 @@
+"""`fit_resumable`: the resume + fit skeleton of every search and final training."""
+
+import tensorflow as tf
+
+from keras_enas.run import logs
+from keras_enas.run import workdir as workdir_lib
+
+
+def check_workdir(workdir, deterministic=False):
+    """Checks that `workdir` is set and turns on op determinism if asked.
+
+    Raises:
+        ValueError: if `workdir` is unset.
+    """
+    if not workdir:
+        raise ValueError("`workdir` must be set. Received: workdir=None")
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def steps_per_epoch(steps, train_ds, name="steps_per_epoch"):
+    """`steps`, or the minibatches of one pass over `train_ds` when `steps` is 0.
+
+    Raises:
+        ValueError: if neither is known (an endless or unsized dataset).
+    """
+    steps = steps or int(train_ds.cardinality())
+    if steps < 1:
+        raise ValueError("`train_ds` must have a known, finite cardinality, or set "
+                         f"`{name}`. Received: cardinality={steps}")
+    return steps
+
+
+def fit_resumable(model, workdir, trackables, train_ds, num_epochs, steps_per_epoch=None,
+                  validation_data=None, callbacks=(), samples_from=None, **fit_kwargs):
+    """Restores the newest checkpoint in `workdir`, then fits `model` up to `num_epochs`.
+
+    Each epoch ends with `callbacks`, then the logs (`history.csv`, `tensorboard/`,
+    `log.jsonl`) and a checkpoint of every object in `trackables` (with the seed
+    states of Keras models among them). With `steps_per_epoch`, epochs are windows of
+    one endless stream and a resumed run skips the minibatches already used.
+
+    Args:
+        model: a compiled `keras.Model` with an int64 `epochs_done` variable.
+        workdir: the run's working directory (checkpoints in `checkpoints/`).
+        trackables: dict of objects to checkpoint (the model, its optimizers, ...).
+        train_ds: `tf.data.Dataset` of training minibatches.
+        num_epochs: the epoch to fit up to.
+        steps_per_epoch: minibatches per epoch, or None for one pass of `train_ds`.
+        validation_data: passed to `fit`.
+        callbacks: run before the logs, in order.
+        samples_from: a `ControllerPhase` whose samples `log.jsonl` records.
+        **fit_kwargs: more `fit` arguments (e.g. `shuffle=False`).
+
+    Returns:
+        The epoch the run started from (0 for a fresh run).
+
+    Example:
+    >>> fit_resumable(trainer, "runs/x", {"trainer": trainer, "optimizer": trainer.optimizer},
+    ...               train_ds, num_epochs=10, steps_per_epoch=100)  # doctest: +SKIP
+    0
+    """
+    manager = workdir_lib.checkpoint_manager(workdir, **trackables)
+    workdir_lib.restore_latest(manager)
+    initial_epoch = int(model.epochs_done.numpy())
+    if steps_per_epoch:
+        # Epochs are windows of one endless stream; a resumed run skips what was used.
+        train_ds = train_ds.repeat().skip(initial_epoch * steps_per_epoch)
+    if initial_epoch < num_epochs:
+        model.fit(train_ds, epochs=num_epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps_per_epoch or None, validation_data=validation_data,
+                  callbacks=[*callbacks, *logs.run_loggers(workdir, manager, samples_from)],
+                  verbose=2, **fit_kwargs)
+    return initial_epoch

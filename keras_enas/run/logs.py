@@ -1,0 +1,64 @@
+"""Per-epoch loggers and the checkpoint callback every run writes into its workdir."""
+
+import json
+import os
+import time
+
+import keras
+
+from keras_enas.run.files import plain
+
+
+class JsonlLogger(keras.callbacks.Callback):
+    """Appends one JSON line per epoch (all logs, wall time, sampled arcs) to `path`.
+
+    Args:
+        path: the `.jsonl` file (appended to, so a resumed run continues it).
+        samples_from: optional object with `samples`, a list of `(arc, reward)` pairs
+            (a `ControllerPhase`), logged as `sampled_arcs` through `model.space`.
+    """
+
+    def __init__(self, path, samples_from=None):
+        super().__init__()
+        self.path, self.samples_from = path, samples_from
+        self._start = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, "seconds": round(time.time() - self._start, 3)}
+        record.update({k: plain(v) for k, v in (logs or {}).items()})
+        if self.samples_from is not None and self.samples_from.samples:
+            space = self.model.space
+            record["sampled_arcs"] = [
+                {"arc": space.format_arc(a), "reward": r} for a, r in self.samples_from.samples]
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves everything (a `tf.train.CheckpointManager`) after every epoch.
+
+    `model.epochs_done` is set before saving, so a restored run knows where to
+    resume (`initial_epoch`).
+    """
+
+    def __init__(self, manager):
+        super().__init__()
+        self.manager = manager
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.epochs_done.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
+
+
+def run_loggers(workdir, manager, samples_from=None):
+    """The callbacks every run ends its epochs with, in order.
+
+    `history.csv`, `tensorboard/`, `log.jsonl` in `workdir`, then a checkpoint.
+    """
+    return [keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+            JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=samples_from),
+            Checkpoint(manager)]

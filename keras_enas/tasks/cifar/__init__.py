@@ -1,0 +1,1 @@
+"""The CIFAR-10 task: CNN search (macro, micro), final training, evaluation and export."""

@@ -1,0 +1,1 @@
+"""The PTB language-model task: cell search, final training, evaluation and export."""
