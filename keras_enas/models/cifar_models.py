@@ -39,6 +39,7 @@ def _micro_options(child, final=False, jit_compile=False):
     if not final:  # the shared cells: only the sampled op, unless XLA needs static masks
         options["op_selection"] = child.op_selection if child.op_selection != "auto" else (
             "compute_all" if jit_compile else "switch_case")
+        options["weight_sharing"] = child.weight_sharing
     else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
         options["drop_path_keep_prob"] = None if keep >= 1.0 else keep
