@@ -29,7 +29,10 @@ CNNFamily = collections.namedtuple(
 
 
 def _macro_options(child, final=False, jit_compile=False):
-    del final, jit_compile  # the macro models take the same options in search and training
+    del jit_compile  # the macro models take the same options in search and training
+    if not final and child.weight_sharing != "fine":
+        raise ValueError("The macro search shares weights per (layer, op) only. Received: "
+                         f"weight_sharing={child.weight_sharing!r}; expected 'fine'")
     return dict(filters=child.filters, dropout=child.dropout)
 
 
