@@ -28,7 +28,7 @@ from machine_info import machine
 SIZES = {  # configs/cifar10_macro_search_cpu.flags and the paper's search (reference §4.1)
     "cpu": dict(num_layers=6, filters=20, batch_size=64),
     "paper": dict(num_layers=12, filters=36, batch_size=128),
-    "search12": dict(num_layers=12, filters=36, batch_size=32),  # the search's depth and width
+    "search12": {"num_layers": 12, "filters": 36, "batch_size": 32},  # search depth, width
 }
 WARMUP = 2  # steps after the first one that run untimed
 
