@@ -6,9 +6,13 @@ with the same constant width F (no widening at the reductions) and timed, and th
 network is timed on each of the same arcs and on a fresh arc every step (as the search
 runs). The ratios compare the same arcs, so they are the price of weight sharing, not of
 one arc being cheaper than another. With `--jit`, XLA (`jit_compile=True`) variants are
-measured too, each given `--compile_timeout` seconds.
+measured too, each given `--compile_timeout` seconds. The first step (trace + graph
+optimisation) is reported alone, `--warmup` steps after it are dropped, and step times are
+given as p10 / median / p90. `results.<size>_shared` and `ratios.<size>_shared` hold the
+figures of the shared network (the fixed ones: `results.<size>_fixed<i>`).
 
     python benchmarks/cifar_macro_step.py --sizes cpu,paper --steps 10 --jit
+    python benchmarks/cifar_macro_step.py --sizes search12 --num_arcs 1
 """
 
 import argparse
@@ -24,7 +28,9 @@ from machine_info import machine
 SIZES = {  # configs/cifar10_macro_search_cpu.flags and the paper's search (reference §4.1)
     "cpu": dict(num_layers=6, filters=20, batch_size=64),
     "paper": dict(num_layers=12, filters=36, batch_size=128),
+    "search12": {"num_layers": 12, "filters": 36, "batch_size": 32},  # search depth, width
 }
+WARMUP = 2  # steps after the first one that run untimed
 
 
 def _step_fn(model, optimizer, shared, jit_compile):
@@ -55,7 +61,9 @@ def _timed(step, images, labels, arcs):
         start = time.perf_counter()
         step(images, labels, tf.constant(arc)).numpy()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    p10, median, p90 = np.percentile(times, [10, 50, 90])
+    return {"p10": round(1e3 * p10, 1), "median": round(1e3 * median, 1),
+            "p90": round(1e3 * p90, 1)}
 
 
 def run(size, kind, steps, jit_compile, num_arcs, seed=0):
@@ -94,15 +102,18 @@ def run(size, kind, steps, jit_compile, num_arcs, seed=0):
     start = time.perf_counter()
     step(images, labels, tf.constant(arcs[0])).numpy()
     first = time.perf_counter() - start
-    medians = [_timed(step, images, labels, [arc] * steps)
-               for arc in (arcs[:num_arcs] if shared else arcs)]
-    result = {"per_arc_step_ms": [round(1000 * m, 1) for m in medians]}
+    _timed(step, images, labels, [arcs[0]] * WARMUP)  # dropped
+    stats = [_timed(step, images, labels, [arc] * steps)
+             for arc in (arcs[:num_arcs] if shared else arcs)]
+    result = {"per_arc_step_ms": [s["median"] for s in stats], "per_arc_step_ms_p10_p90": [
+        (s["p10"], s["p90"]) for s in stats]}
     if shared:  # a fresh arc every step, as in the search
-        median = _timed(step, images, labels, arcs[num_arcs:])
-        result["random_arcs_step_ms"] = round(1000 * median, 1)
-        result["images_per_s"] = round(batch / median, 1)
+        fresh = _timed(step, images, labels, arcs[num_arcs:])
+        result["random_arcs_step_ms"] = fresh["median"]
+        result["random_arcs_step_ms_p10_p90"] = (fresh["p10"], fresh["p90"])
+        result["images_per_s"] = round(1e3 * batch / fresh["median"], 1)
     else:
-        result["images_per_s"] = round(batch / medians[0], 1)
+        result["images_per_s"] = round(1e3 * batch / stats[0]["median"], 1)
     return {"size": size, "kind": kind, "jit_compile": jit_compile, **cfg,
             "load_avg_1m": round(os.getloadavg()[0], 2),
             "first_step_s": round(first, 2), **result,
@@ -143,7 +154,7 @@ def main():
         size, kind, steps, jit, num_arcs = args.child
         print(json.dumps(run(size, kind, int(steps), bool(int(jit)), int(num_arcs))))
         return
-    results = []
+    results, flat, ratios = [], {}, {}
     for size in args.sizes.split(","):
         for jit in (False, True) if args.jit else (False,):
             shared = _subprocess(size, "shared", args.steps, jit, args.num_arcs,
@@ -160,9 +171,14 @@ def main():
                     sum(shared["per_arc_step_ms"]) / len(fixed_ms) / mean_fixed, 2)
                 entry["shared_random_arcs_over_fixed_mean"] = round(
                     shared["random_arcs_step_ms"] / mean_fixed, 2)
+                ratios[f"{size}{'_jit' * jit}_shared"] = {
+                    "random_arcs_over_fixed": entry["shared_random_arcs_over_fixed_mean"],
+                    "same_arc_over_fixed": entry["shared_over_fixed_mean"]}
             results.append(entry)
-    print(json.dumps({"benchmark": "cifar_macro_step", "machine": machine(),
-                      "results": results}, indent=1))
+            flat[f"{size}{'_jit' * jit}_shared"] = shared
+            flat.update({f"{size}{'_jit' * jit}_fixed{i}": f for i, f in enumerate(fixed)})
+    print(json.dumps({"benchmark": "cifar_macro_step", "machine": machine(), "results": flat,
+                      "ratios": ratios, "per_size": results}, indent=1))
 
 
 if __name__ == "__main__":

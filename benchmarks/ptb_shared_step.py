@@ -3,6 +3,7 @@
 Each size runs in its own subprocess so that its peak RSS is its own.
 
     python benchmarks/ptb_shared_step.py --sizes small,paper --steps 10
+    python benchmarks/ptb_shared_step.py --sizes paper,paper_per_input --steps 3
 """
 
 import argparse
@@ -19,6 +20,10 @@ SIZES = {  # enas_lm search (small) and the paper's child (ENAS §3.1, reference
     "small": dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10000),
     "paper": dict(hidden_size=1000, num_nodes=12, batch_size=64, bptt=35, vocab_size=10000),
 }
+# The same sizes with one matrix per (node, input node) instead of per (node, input, activation)
+# (--child_share_by_activation=false: the paper's and ENAS-pytorch's sharing).
+SIZES.update({f"{name}_per_input": dict(cfg, share_by_activation=False)
+              for name, cfg in list(SIZES.items())})
 STEP_NOTE = ("One tf.function: SharedRNNLM.cross_entropy (dropouts on) + 1e-7 * l2_penalty, "
              "tape.gradient, clip_by_global_norm(0.25), SGD.apply (sparse on the banks); random "
              "enas_lm arc per step vs one fixed arc, alternating; random tokens.")
@@ -28,7 +33,8 @@ FLOPS_NOTE = ("Analytic, matmuls only: forward = 2BT·H·2H (node 0 x-part) + 2B
               "softmax and the SGD update are not counted.")
 
 
-def step_flops(hidden_size, num_nodes, batch_size, bptt, vocab_size):
+def step_flops(hidden_size, num_nodes, batch_size, bptt, vocab_size, share_by_activation=True):
+    del share_by_activation  # the same matmuls either way
     tokens = batch_size * bptt
     forward = 2 * tokens * hidden_size * 2 * hidden_size * (1 + num_nodes)
     forward += 2 * tokens * hidden_size * vocab_size
@@ -67,7 +73,7 @@ def run_size(name, steps, jit_compile, seed=0):
     space = rnn.RNNCellSpace(cfg["num_nodes"], "enas_lm")
     build_start = time.perf_counter()
     child = SharedRNNLM(space, vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
-                        seed=seed)
+                        share_by_activation=cfg.get("share_by_activation", True), seed=seed)
     optimizer = keras.optimizers.SGD(1.0)
     optimizer.build(child.trainable_variables)
     build_s = time.perf_counter() - build_start
@@ -121,7 +127,8 @@ def run_size(name, steps, jit_compile, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="small", help="Comma-separated: small,paper.")
+    parser.add_argument("--sizes", default="small",
+                        help=f"Comma-separated, among {sorted(SIZES)}.")
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per arc mode.")
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step.")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)

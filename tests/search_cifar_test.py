@@ -20,14 +20,16 @@ def _batch(images, labels):
     return tf.constant(standardized(images)), tf.constant(labels)
 
 
-@pytest.mark.parametrize("space_name,op_selection", [("macro", "auto"), ("micro", "auto")])
-def test_one_trace_serves_every_arc(space_name, op_selection):
+@pytest.mark.parametrize("space_name,weight_sharing", [("macro", "fine"), ("micro", "fine"),
+                                                       ("micro", "coarse")])
+def test_one_trace_serves_every_arc(space_name, weight_sharing):
     child = CIFARChildConfig(num_layers=3, filters=4, batch_size=8, eval_batch_size=8,
-                             op_selection=op_selection)
+                             op_selection="auto", weight_sharing=weight_sharing)
     config = dataclasses.replace(tiny_search_config(child=child), search_space=space_name)
     search = run_cifar.build_cifar_search(config, _data(), MEAN, STD)
     if space_name == "micro":  # without XLA, "auto" runs only the sampled ops
         assert search.child.cells[0].op_selection == "switch_case"
+        assert search.child.cells[0].weight_sharing == weight_sharing
     traces = {"child": 0, "controller": 0}
 
     def child_step(x, y, arc):
@@ -95,6 +97,13 @@ def test_reward_is_the_accuracy_on_one_validation_minibatch():
     ranked = derive.derive(search, num_samples=4)
     assert [r["accuracy"] for r in ranked] == sorted((r["accuracy"] for r in ranked),
                                                      reverse=True)
+
+
+def test_macro_search_refuses_coarse_weight_sharing():
+    child = CIFARChildConfig(num_layers=3, filters=4, weight_sharing="coarse")
+    config = dataclasses.replace(tiny_search_config(child=child), search_space="macro")
+    with pytest.raises(ValueError, match="per \\(layer, op\\) only.*weight_sharing='coarse'"):
+        run_cifar.build_cifar_search(config, _data(), MEAN, STD)
 
 
 def test_reward_data_smaller_than_a_minibatch_is_refused():

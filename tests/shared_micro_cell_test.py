@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas.layers import cell_blocks
+from keras_enas.layers import cell_blocks, micro_ops
 from keras_enas.layers.shared_micro_cell import SharedMicroCell
 from keras_enas.search_spaces.micro import MICRO_OPS, MicroSpace
 
@@ -32,13 +32,16 @@ def _randomize(cell, seed=1):
         w.assign(w.numpy() + 0.3 * rng.normal(size=w.shape).astype(np.float32))
 
 
-@pytest.mark.parametrize("op_selection", ["compute_all", "switch_case"])
+@pytest.mark.parametrize("op_selection,weight_sharing", [
+    ("compute_all", "fine"), ("switch_case", "fine"), ("switch_case", "coarse")])
 @pytest.mark.parametrize("cell_index", [0, 1])
-def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index, op_selection):
+def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index, op_selection,
+                                                              weight_sharing):
     rng = np.random.default_rng(cell_index)
     ops = rng.permutation([0, 1, 0, 1, 0, 1, 2, 3, 4, 4])  # both sep ops, pools, identity
     arc = _arc(rng, cell_index, ops)
-    cell = SharedMicroCell(5, F, SPACE, cell_index=cell_index, op_selection=op_selection)
+    cell = SharedMicroCell(5, F, SPACE, cell_index=cell_index, op_selection=op_selection,
+                           weight_sharing=weight_sharing)
     inputs = _inputs()
     cell(inputs, arc)
     _randomize(cell)
@@ -87,12 +90,15 @@ def test_loose_end_masking_equals_concat_of_loose_ends():
     assert len(seen) > 1
 
 
-def test_compute_all_equals_switch_case_on_same_weights():
+@pytest.mark.parametrize("weight_sharing", ["fine", "coarse"])
+def test_compute_all_equals_switch_case_on_same_weights(weight_sharing):
     """The vectorised path (sep3 as a zero-padded 5x5) computes what `switch_case` runs."""
     rng = np.random.default_rng(4)
     inputs = _inputs(2)
-    fast = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="compute_all")
-    switch = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="switch_case")
+    fast = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="compute_all",
+                           weight_sharing=weight_sharing)
+    switch = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="switch_case",
+                             weight_sharing=weight_sharing)
     fast(inputs, SPACE.random_arc(0))
     switch(inputs, SPACE.random_arc(0))
     _randomize(fast)
@@ -129,9 +135,29 @@ def test_each_op_alone_matches_its_definition():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="op_selection"):
         SharedMicroCell(5, F, SPACE, op_selection="all")
+    with pytest.raises(ValueError, match="weight_sharing='slot'"):
+        SharedMicroCell(5, F, SPACE, weight_sharing="slot")
     with pytest.raises(ValueError, match="cell_index"):
         SharedMicroCell(5, F, SPACE, cell_index=2)
     with pytest.raises(ValueError, match="does not describe 3-node"):
         SharedMicroCell(3, F, SPACE)
     with pytest.raises(TypeError, match="token_layout"):
         SharedMicroCell(5, F, {"input_positions": []})
+
+
+def test_coarse_sharing_gives_both_slots_of_a_node_the_same_rows():
+    """Per (node, input): half the rows, and x and y reading one input use the same weights."""
+    fine = SharedMicroCell(5, F, SPACE)
+    coarse = SharedMicroCell(5, F, SPACE, weight_sharing="coarse")
+    assert (fine.num_rows, coarse.num_rows) == (40, 20)
+    np.testing.assert_array_equal(coarse.row_offsets[:, 0], coarse.row_offsets[:, 1])
+    # Node 2 reads input 1 in both slots with sep3: with coarse sharing, twice one op.
+    cell = SharedMicroCell(1, F, MicroSpace(num_nodes=1), weight_sharing="coarse")
+    inputs = _inputs(5)
+    arc = np.array([1, 0, 1, 0, 0, 0, 0, 0], np.int32)
+    cell(inputs, arc)
+    _randomize(cell, 3)
+    node = cell.node_outputs(inputs, arc)[2]
+    sep3, _ = cell.gather_sep_weights(tf.constant([[1, 1]], tf.int32))  # (1, 2, ...) rows
+    single = micro_ops.sep_conv(inputs[1], [tuple(t[0, 0] for t in stack) for stack in sep3])
+    np.testing.assert_allclose(node.numpy(), 2 * single.numpy(), rtol=1e-4, atol=1e-4)

@@ -50,6 +50,16 @@ class CIFARChildConfig(Validated):
                                "and masks (compiles under XLA); 'auto' picks compute_all with "
                                "--search_jit_compile, else switch_case.",
                                choices=("auto", "switch_case", "compute_all"))
+    weight_sharing: str = _field("fine", "Micro search: granularity of the shared weights. "
+                                 "'fine' (the original code's): one set per (cell, node, slot "
+                                 "x/y, input node, op), 5.8 M parameters at 6 layers, F = 20. "
+                                 "'coarse' (the paper's per (node, input), as NNI keeps them): "
+                                 "the two slots of a node share their weights per input node, "
+                                 "2.9 M parameters. 'fine' is the default so that searches "
+                                 "reproduce the original; README, CIFAR benchmarks, gives both "
+                                 "granularities' memory and speed. The macro search has only "
+                                 "'fine' (one set per (layer, op)).",
+                                 choices=("fine", "coarse"))
     drop_path_keep_prob: float = _field(1.0, "Micro final training: keep probability of the "
                                         "last cell's op outputs at the end of training, "
                                         "scheduled linearly (paper: 0.6; 1 disables).",

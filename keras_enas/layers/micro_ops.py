@@ -24,11 +24,38 @@ def sep_conv(x, stacks):
     return x
 
 
+@tf.RegisterGradient("KerasEnasRecomputedMaxPool")
+def _recomputed_max_pool_grad(op, upstream):
+    """`MaxPool`'s gradient with the pool recomputed beside it (see `max_pool3`)."""
+    x = op.inputs[0]
+    pooled = tf.nn.max_pool2d(x, op.get_attr("ksize"), op.get_attr("strides"),
+                              op.get_attr("padding").decode())
+    return tf.raw_ops.MaxPoolGrad(orig_input=x, orig_output=pooled, grad=upstream,
+                                  ksize=op.get_attr("ksize"), strides=op.get_attr("strides"),
+                                  padding=op.get_attr("padding"))
+
+
+def max_pool3(x):
+    """3×3 max pool, stride 1, "SAME" (`tf.nn.max_pool2d`), for use inside `switch_case`.
+
+    Its gradient recomputes the pool next to `MaxPoolGrad`: inside a branch the
+    oneDNN rewrite of `MaxPoolGrad` needs its forward pool in the same function,
+    else the generic CPU kernel runs, which took ~14 ms per call at 32×32×20,
+    batch 32 (a quarter of the shared step; README, "Where the time goes").
+    Eagerly there is no graph to annotate, and the plain pool is used.
+    """
+    if tf.executing_eagerly():
+        return tf.nn.max_pool2d(x, 3, 1, "SAME")
+    with tf.compat.v1.get_default_graph().gradient_override_map(
+            {"MaxPool": "KerasEnasRecomputedMaxPool"}):
+        return tf.nn.max_pool2d(x, 3, 1, "SAME")
+
+
 def pool_or_identity(x, op):
     """Op 2 (3×3 average pool, padding excluded), 3 (3×3 max pool) or 4 (identity)."""
     if op == 2:
         return tf.nn.avg_pool2d(x, 3, 1, "SAME")
-    return tf.nn.max_pool2d(x, 3, 1, "SAME") if op == 3 else x
+    return max_pool3(x) if op == 3 else x
 
 
 def switch_op(x, op_id, sep3, sep5):
@@ -38,6 +65,9 @@ def switch_op(x, op_id, sep3, sep5):
         x: `(B, H, W, F)`, the chosen input of one (node, slot).
         op_id: int32 scalar.
         sep3, sep5: the (node, slot, input)'s weights, as `sep_conv` takes them.
+
+    Returns:
+        `(B, H, W, F)`.
     """
     branches = [functools.partial(sep_conv, x, sep3), functools.partial(sep_conv, x, sep5)]
     branches += [functools.partial(pool_or_identity, x, op) for op in (2, 3, 4)]

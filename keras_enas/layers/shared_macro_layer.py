@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_enas.layers.cell_blocks import conv2d as conv
+from keras_enas.layers.micro_ops import max_pool3
 from keras_enas.search_spaces.macro import MACRO_OPS
 
 BN_MOMENTUM = 0.9  # reference §4.1: the original's batch norm decay 0.9, epsilon 1e-5.
@@ -90,6 +91,8 @@ class SharedMacroLayer(keras.layers.Layer):
         for layer in layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 x = tf.nn.relu(layer(x, training=training))
+            elif isinstance(layer, keras.layers.MaxPooling2D):
+                x = max_pool3(x)  # the layer's pool, with a oneDNN gradient in a branch
             else:
                 x = layer(x)
         return x
@@ -104,10 +107,15 @@ class SharedMacroLayer(keras.layers.Layer):
         return tf.switch_case(op, branches)
 
     def l2_penalty(self, op):
-        """Σw² over the trainable weights of op `op` only (zero gradient for the others)."""
-        def penalty(index):
-            return tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.branch_weights(index)])
-        return tf.switch_case(op, [functools.partial(penalty, i) for i in range(len(MACRO_OPS))])
+        """Σw² over the trainable weights of op `op` only (zero gradient for the others).
+
+        A one-hot weighted sum rather than a `switch_case`: the squares are cheap,
+        and a `switch_case` gradient per layer lengthened the first step's trace.
+        """
+        mask = tf.one_hot(op, len(MACRO_OPS))
+        return tf.add_n([mask[i] * tf.add_n([tf.reduce_sum(tf.square(w))
+                                             for w in self.branch_weights(i)])
+                         for i in range(len(MACRO_OPS))])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)

@@ -8,6 +8,7 @@ from keras_enas.layers import cell_blocks
 from keras_enas.layers import micro_ops
 
 OP_SELECTIONS = ("compute_all", "switch_case")
+WEIGHT_SHARINGS = ("fine", "coarse")  # per (node, slot, input) / per (node, input)
 SEP_KERNELS = (3, 5)  # op ids 0, 1 (MICRO_OPS); 2 avgpool3, 3 maxpool3, 4 identity
 _LAYOUT_KEYS = ("input_positions", "op_positions")
 
@@ -36,15 +37,65 @@ def _he_normal(fan_in):
     return keras.initializers.TruncatedNormal(stddev=np.sqrt(2.0 / fan_in) / 0.87962566)
 
 
+def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
+    """All node tensors of one cell, each (node, slot) running only its op (`switch_case`).
+
+    Args:
+        inputs: the two cell inputs, `(B, H, W, F)` each.
+        input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
+        sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
+
+    Returns:
+        The `N + 2` node tensors, the two inputs first.
+    """
+    per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
+    per_node = _unstack_nested((sep3, sep5, op_ids))
+    nodes = list(inputs)
+    for j, ids in enumerate(per_node_ids):
+        # Leading-axis gather: contiguous slabs, no transposes in its gradient.
+        chosen = tf.unstack(tf.gather(tf.stack(nodes), ids))  # 2 × (B, H, W, F)
+        slots = _unstack_nested(per_node[j])  # per slot: (sep3, sep5, op_id)
+        nodes.append(tf.add_n([micro_ops.switch_op(x, op_id, w3, w5)
+                               for x, (w3, w5, op_id) in zip(chosen, slots)]))
+    return nodes
+
+
+def combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon):
+    """ReLU → the loose ends' 1×1 conv slices (the others masked to 0), summed → BN."""
+    used = tf.one_hot(tf.reshape(input_ids, [-1]), len(nodes), dtype=kernel.dtype)
+    kernel = kernel * (1.0 - tf.reduce_max(used, axis=0))[:, None, None]
+    kernel = tf.reshape(kernel, [1, 1, -1, kernel.shape[-1]])
+    out = tf.nn.conv2d(tf.nn.relu(tf.concat(nodes, axis=-1)), kernel, 1, "SAME")
+    return cell_blocks.batch_stat_norm(out, gamma, beta, epsilon)
+
+
+@tf.function(experimental_attributes={"_noinline": True})
+def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta,
+                            epsilon):
+    """A whole `switch_case` cell as one function, traced once per input shape.
+
+    The search network's cells of one stage (and the reduction cell before it,
+    which runs at the stage's size) share this trace, its gradient and its graph
+    optimisation: 3 traces instead of 8 at the search's default size, the step's
+    first call ~2.5× shorter (README, "Where the time goes"). Not inlined, so
+    Grappler optimises the body once, not once per cell.
+    """
+    nodes = switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5)
+    return combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon)
+
+
 class SharedMicroCell(keras.layers.Layer):
     """The shared weights ω of one micro cell (ENAS §2.4; reference §2(c)).
 
     Node b = 2 … B−1 is `op_x(node[x_id]) + op_y(node[y_id])`. As in
     `micro_child._enas_layer` (whose "x" and "y" variable scopes are separate),
     each (node, slot x/y, input index) has its own sep-conv weights: depthwise,
-    pointwise and BN γ/β of both stacked convs of sep3 and of sep5. They are rows
-    of one bank per tensor, gathered once per call by the arc's input ids, so the
-    gradient (an `IndexedSlices`) touches only the chosen rows. Pool and identity
+    pointwise and BN γ/β of both stacked convs of sep3 and of sep5
+    (`weight_sharing="fine"`). With `"coarse"` they are kept per (node, input
+    index), as the paper describes them and NNI keeps them: both slots of a node
+    reading the same input share them (half the rows). They are rows of one bank
+    per tensor, gathered once per call by the arc's input ids, so the gradient
+    (an `IndexedSlices`) touches only the chosen rows. Pool and identity
     ops have no weights (inputs are already calibrated to F channels).
 
     Output: every node no later node reads (the unused cell inputs included) goes
@@ -67,6 +118,8 @@ class SharedMicroCell(keras.layers.Layer):
             did not finish compiling under XLA in 7 minutes, and steps about as
             fast on sep-only arcs (what the controller's initial op bias samples),
             2× faster on uniform arcs; "compute_all" compiles under XLA.
+        weight_sharing: `"fine"` (default, the original code's: per node, slot
+            and input) or `"coarse"` (per node and input).
         **kwargs: `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -77,7 +130,8 @@ class SharedMicroCell(keras.layers.Layer):
         `(B, H, W, filters)`.
 
     Raises:
-        ValueError / TypeError: on a bad `op_selection`, `cell_index` or layout.
+        ValueError / TypeError: on a bad `op_selection`, `cell_index`,
+            `weight_sharing` or layout.
 
     Example:
     >>> space = MicroSpace(num_nodes=5)
@@ -87,21 +141,27 @@ class SharedMicroCell(keras.layers.Layer):
     """
 
     def __init__(self, num_nodes, filters, token_layout, cell_index=0,
-                 op_selection="compute_all", **kwargs):
+                 op_selection="compute_all", weight_sharing="fine", **kwargs):
         super().__init__(**kwargs)
         if op_selection not in OP_SELECTIONS:
             raise ValueError(f"`op_selection` must be one of {OP_SELECTIONS}. "
                              f"Received: op_selection={op_selection!r}")
+        if weight_sharing not in WEIGHT_SHARINGS:
+            raise ValueError(f"`weight_sharing` must be one of {WEIGHT_SHARINGS}. "
+                             f"Received: weight_sharing={weight_sharing!r}")
         if cell_index not in (0, 1):
             raise ValueError(f"`cell_index` must be 0 or 1. Received: cell_index={cell_index}")
         self.num_nodes, self.filters = int(num_nodes), int(filters)
         self.layout = _as_layout(token_layout, self.num_nodes)
         self.cell_index, self.op_selection = int(cell_index), op_selection
+        self.weight_sharing = weight_sharing
         inputs_per_node = np.arange(2, self.num_nodes + 2)  # node b reads one of b nodes
-        starts = np.concatenate([[0], np.cumsum(2 * inputs_per_node)[:-1]])
+        slots = 2 if weight_sharing == "fine" else 1  # coarse: slots x, y share rows
+        starts = np.concatenate([[0], np.cumsum(slots * inputs_per_node)[:-1]])
         # Bank row of (node j, slot s, input i) = row_offsets[j, s] + i.
-        self.row_offsets = np.stack([starts, starts + inputs_per_node], 1).astype(np.int32)
-        self.num_rows = int(2 * inputs_per_node.sum())
+        self.row_offsets = np.stack([starts, starts + (slots - 1) * inputs_per_node],
+                                    1).astype(np.int32)
+        self.num_rows = int(slots * inputs_per_node.sum())
         self.combine_norm = cell_blocks.BatchStatNorm(name="combine_bn")
         self.build()  # shapes depend only on the arguments
 
@@ -147,37 +207,36 @@ class SharedMicroCell(keras.layers.Layer):
         """All `num_nodes + 2` node tensors `(B, H, W, F)`, the two inputs first."""
         input_ids, op_ids = self.decode_arc(arc)
         sep3, sep5 = self.gather_sep_weights(input_ids)
+        if self.op_selection == "switch_case":
+            return switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5)
         per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
-        if self.op_selection == "compute_all":
-            per_node = _unstack_nested((micro_ops.select_sep_weights(op_ids, sep3, sep5),
-                                        micro_ops.op_masks(op_ids, self.filters)))
-        else:
-            per_node = _unstack_nested((sep3, sep5, op_ids))
+        per_node = _unstack_nested((micro_ops.select_sep_weights(op_ids, sep3, sep5),
+                                    micro_ops.op_masks(op_ids, self.filters)))
         nodes = list(inputs)
         for j in range(self.num_nodes):
             stacked = tf.stack(nodes, axis=3)  # (B, H, W, j + 2, F)
             chosen = tf.gather(stacked, per_node_ids[j], axis=3)  # (B, H, W, 2, F)
-            if self.op_selection == "compute_all":
-                stacks, masks = per_node[j]
-                x = tf.reshape(chosen, [-1, *chosen.shape[1:3], 2 * self.filters])
-                nodes.append(micro_ops.compute_all_pair(x, stacks, masks))
-            else:
-                slots = _unstack_nested(per_node[j])  # per slot: (sep3, sep5, op_id)
-                nodes.append(tf.add_n([
-                    micro_ops.switch_op(x, op_id, w3, w5)
-                    for x, (w3, w5, op_id) in zip(tf.unstack(chosen, axis=3), slots)]))
+            stacks, masks = per_node[j]
+            x = tf.reshape(chosen, [-1, *chosen.shape[1:3], 2 * self.filters])
+            nodes.append(micro_ops.compute_all_pair(x, stacks, masks))
         return nodes
 
     def combine(self, nodes, arc):
         """ReLU → per-node 1×1 conv slices of the loose ends, summed → BN."""
         input_ids, _ = self.decode_arc(arc)
-        kernel = self.combine_kernel * self.loose_end_mask(input_ids)[:, None, None]
-        kernel = tf.reshape(kernel, [1, 1, -1, self.filters])  # used nodes' slices are 0
-        out = tf.nn.conv2d(tf.nn.relu(tf.concat(nodes, axis=-1)), kernel, 1, "SAME")
-        return self.combine_norm(out)
+        norm = self.combine_norm
+        return combine_loose_ends(nodes, input_ids, self.combine_kernel, norm.gamma, norm.beta,
+                                  norm.epsilon)
 
     def call(self, inputs, arc):
-        return self.combine(self.node_outputs(inputs, arc), arc)
+        if self.op_selection == "compute_all":
+            return self.combine(self.node_outputs(inputs, arc), arc)
+        input_ids, op_ids = self.decode_arc(arc)
+        sep3, sep5 = self.gather_sep_weights(input_ids)
+        norm = self.combine_norm
+        return traced_switch_case_cell(list(inputs), input_ids, op_ids, sep3, sep5,
+                                       self.combine_kernel.value, norm.gamma.value,
+                                       norm.beta.value, norm.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape[1][:-1] + (self.filters,)
@@ -185,4 +244,5 @@ class SharedMicroCell(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters,
                 "token_layout": {k: v.tolist() for k, v in self.layout.items()},
-                "cell_index": self.cell_index, "op_selection": self.op_selection}
+                "cell_index": self.cell_index, "op_selection": self.op_selection,
+                "weight_sharing": self.weight_sharing}

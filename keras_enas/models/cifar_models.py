@@ -24,7 +24,10 @@ from keras_enas.search_spaces import get_space, registry
 
 def macro_options(child, final=False, jit_compile=False):
     """Macro builder kwargs from a `CIFARChildConfig`: `filters`, `dropout`."""
-    del final, jit_compile  # the macro models take the same options in search and training
+    del jit_compile  # the macro models take the same options in search and training
+    if not final and child.weight_sharing != "fine":
+        raise ValueError("The macro search shares weights per (layer, op) only. Received: "
+                         f"weight_sharing={child.weight_sharing!r}; expected 'fine'")
     return dict(filters=child.filters, dropout=child.dropout)
 
 
@@ -35,6 +38,7 @@ def micro_options(child, final=False, jit_compile=False):
     if not final:  # the shared cells: only the sampled op, unless XLA needs static masks
         options["op_selection"] = child.op_selection if child.op_selection != "auto" else (
             "compute_all" if jit_compile else "switch_case")
+        options["weight_sharing"] = child.weight_sharing
     else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
         options["drop_path_keep_prob"] = None if keep >= 1.0 else keep

@@ -26,7 +26,7 @@ def check_layers(num_layers, filters):
 
 
 class SharedMicroCNN(keras.Model):
-    """Every micro network of a `MicroSpace`, sharing weights per (cell, node, slot, input, op).
+    """Every micro network of a `MicroSpace`, weights per (cell, node, [slot,] input, op).
 
     `micro_child.py` without a fixed arc (reference §2(c)): stem 3×3 conv
     (3 → 3F) + BN used as both first inputs; `num_layers + 2` cells, the two at
@@ -56,6 +56,8 @@ class SharedMicroCNN(keras.Model):
         use_aux_head: whether to build and return the auxiliary head.
         num_classes: number of classes.
         op_selection: see `SharedMicroCell`.
+        weight_sharing: `"fine"` (per node, slot and input, as the original code)
+            or `"coarse"` (per node and input); see `SharedMicroCell`.
         seed: int seed of the dropout masks.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
@@ -79,7 +81,8 @@ class SharedMicroCNN(keras.Model):
     """
 
     def __init__(self, space, num_layers=6, filters=20, dropout=0.1, use_aux_head=True,
-                 num_classes=10, op_selection="compute_all", seed=None, **kwargs):
+                 num_classes=10, op_selection="compute_all", weight_sharing="fine", seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if getattr(space, "name", None) != "micro" or not hasattr(space, "token_layout"):
             raise TypeError(f"`space` must be a MicroSpace. Received: {space!r}")
@@ -103,7 +106,8 @@ class SharedMicroCNN(keras.Model):
             self.calibrations.append(CalibrateInputs(width, batch_stats=True,
                                                      name=f"calibrate_{layer_id}"))
             self.cells.append(SharedMicroCell(space.num_nodes, width, space, int(reduce),
-                                              op_selection, name=f"cell_{layer_id}"))
+                                              op_selection, weight_sharing,
+                                              name=f"cell_{layer_id}"))
         self.aux_head = (AuxHead(self.num_classes, batch_stats=True, name="aux_head")
                          if self.use_aux_head else None)
         self.dropout = keras.layers.Dropout(dropout, seed=seed)
@@ -135,7 +139,8 @@ class SharedMicroCNN(keras.Model):
         return {"space": self.space.get_config(), "num_layers": self.num_layers,
                 "filters": self.filters, "dropout": self.dropout.rate,
                 "use_aux_head": self.use_aux_head, "num_classes": self.num_classes,
-                "op_selection": self.cells[0].op_selection, "seed": self.dropout.seed}
+                "op_selection": self.cells[0].op_selection,
+                "weight_sharing": self.cells[0].weight_sharing, "seed": self.dropout.seed}
 
     @classmethod
     def from_config(cls, config):
