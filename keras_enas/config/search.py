@@ -50,8 +50,13 @@ class SearchConfig(Validated):
                                  choices=("minibatch", "full"))
     log_num_arcs: int = _field(10, "Sampled arcs printed with their rewards each epoch.",
                                lower=0)
+    log_marginal_samples: int = _field(
+        256, "Arcs sampled after each controller phase to estimate the controller's "
+        "per-decision probabilities, written to log.jsonl and TensorBoard (0 disables).",
+        lower=0)
     valid_steps: int = _field(0, "Validation minibatches for the epoch's search-phase "
                               "perplexity (0: the whole split).", lower=0)
+    log_every_secs: float = _field(30.0, "Seconds between progress lines (steps done, ms/step, ETA of the epoch and the run) within an epoch (0: only the per-epoch lines).", lower=0.0)
     jit_compile: bool = _field(False, "Compile the steps with XLA (measure first on CPU).")
     deterministic: bool = _field(False, "Turn on TensorFlow op determinism, so that a resumed "
                                  "run matches an uninterrupted one bit for bit.")

@@ -5,7 +5,9 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_enas import progress
 from keras_enas.search import callbacks as cb
+from keras_enas.search import controller_logs
 from keras_enas.search import derive, workdir as workdir_lib
 
 BEST_ARCHITECTURE = "best_architecture.json"
@@ -55,13 +57,16 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
     workdir_lib.restore_latest(manager)
     initial_epoch = int(search.epochs_done.numpy())
     phase = cb.ControllerPhase(num_updates=config.controller.train_steps,
-                               every=s.controller_every, num_logged=s.log_num_arcs)
+                               every=s.controller_every, num_logged=s.log_num_arcs,
+                               num_marginal_samples=s.log_marginal_samples)
     callbacks = [
         phase, *callbacks,
+        controller_logs.MarginalsTensorBoard(
+            os.path.join(workdir, "tensorboard", "controller"), source=phase),
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
         cb.JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=phase),
-        cb.Checkpoint(manager)]
+        cb.Checkpoint(manager), progress.Progress(s.log_every_secs)]
     if steps:
         # Epochs are windows of one endless stream; a resumed run skips what was used.
         train_ds = train_ds.repeat().skip(initial_epoch * steps)

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_enas import progress
 from keras_enas.models import cifar_models
 from keras_enas.search import callbacks as cb
 from keras_enas.search import workdir as workdir_lib
@@ -141,7 +142,8 @@ def _callbacks(config, space, model, manager):
             *cifar_models.final_callbacks(space.name, model, c),
             keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
             keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-            cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager)]
+            cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager),
+            progress.Progress(config.train.log_every_secs)]
 
 
 def _test_and_export(config, trainer, test_ds, mean, std, space, arc):

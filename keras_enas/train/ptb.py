@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_enas import export
+from keras_enas import export, progress
 from keras_enas.models import fixed_rnn
 from keras_enas.search import callbacks as cb
 from keras_enas.search import workdir as workdir_lib
@@ -115,7 +115,8 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
         train_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt),
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-        cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager)]
+        cb.JsonlLogger(os.path.join(workdir, "log.jsonl")), cb.Checkpoint(manager),
+        progress.Progress(t.log_every_secs)]
     if t.steps_per_epoch:
         # Epochs are windows of one endless stream; a resumed run skips what was used.
         train_ds = train_ds.repeat().skip(initial_epoch * t.steps_per_epoch)
