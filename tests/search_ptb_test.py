@@ -9,35 +9,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from ptb_test_utils import synthetic_inputs as _synthetic_inputs
+from ptb_test_utils import tiny_config as _tiny_config
 
-from keras_enas import config as config_lib
-from keras_enas.data import ptb
 from keras_enas.search import run_ptb
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _tiny_config(workdir=None, **search):
-    """A search small enough for unit tests (hidden 16, 4 nodes, 5-token BPTT)."""
-    child = config_lib.RNNChildConfig(num_nodes=4, hidden_size=16, batch_size=4,
-                                      eval_batch_size=4, bptt=5)
-    controller = config_lib.ControllerConfig(hidden_size=16, train_steps=2, num_aggregate=2)
-    settings = dict(num_epochs=2, steps_per_epoch=3, valid_steps=2, derive_num_samples=3,
-                    log_num_arcs=2)
-    settings.update(search)
-    return config_lib.PTBSearchConfig(child=child, controller=controller,
-                                      search=config_lib.SearchConfig(**settings),
-                                      workdir=workdir, seed=3)
-
-
-def _synthetic_inputs(config, vocab_size=50, tokens=2000):
-    """A patterned token stream (mechanics only): datasets and reward batches."""
-    stream = (np.arange(tokens) * 7 % vocab_size).astype(np.int32)
-    c = config.child
-    return dict(train_ds=ptb.lm_dataset(stream, c.batch_size, c.bptt),
-                valid_ds=ptb.lm_dataset(stream[:600], c.eval_batch_size, c.bptt),
-                reward_batches=ptb.lm_batches(stream[:600], c.eval_batch_size, c.bptt),
-                vocab_size=vocab_size)
 
 
 def test_one_trace_serves_every_arc():
@@ -148,6 +125,13 @@ def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
                 "controller_entropy", "lr"):
         assert all(np.isfinite(r[key]) for r in records), key
     assert records[0]["ppl"] < 10000 * 1.5   # a finite perplexity on a 10k vocabulary
+    for r in records:  # the controller's per-decision probabilities, in arc order
+        probs = r["marginals"]["probs"]
+        assert [len(p) for p in probs] == [1, 4, 2, 4, 3, 4]  # enas_lm, N = 4
+        assert all(abs(sum(p) - 1) < 1e-3 for p in probs)
+    assert os.listdir(workdir / "tensorboard" / "controller")  # heat maps, histograms
+    assert "epoch 1: first step (tracing) took" in proc.stderr
+    assert "epoch 2/2 done in" in proc.stderr
     assert os.listdir(workdir / "tensorboard")
     assert (workdir / "cell.png").read_bytes()[:4] == b"\x89PNG"
     assert "--child_hidden_size=16" in open(workdir / "flags.txt").read()

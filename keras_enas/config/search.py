@@ -48,6 +48,12 @@ class SearchConfig(Validated):
     derive_scoring: str = _field("minibatch", "Score derived arcs on one validation minibatch "
                                  "(paper) or on the whole validation split.",
                                  choices=("minibatch", "full"))
+    derive_num_batches: int = _field(1, "With derive_scoring='minibatch': validation "
+                                     "minibatches (the same for every arc) each sampled arc "
+                                     "is scored on; the paper uses 1, more is less noisy.",
+                                     lower=1)
+    derive_top_k: int = _field(5, "Best distinct arcs listed, with their scores, under "
+                               "'top_k' in best_architecture.json.", lower=1)
     log_num_arcs: int = _field(10, "Sampled arcs printed with their rewards each epoch.",
                                lower=0)
     log_marginal_samples: int = _field(
