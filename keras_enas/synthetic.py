@@ -4,10 +4,10 @@ import numpy as np
 import tensorflow as tf
 
 
-def match_reward(target, noise_std=0.0, offset=0.0, sign=1.0, seed=0):
-    """`R(arc) = sign · (offset + mean(arc == target) + noise)`, noise ~ N(0, noise_std²).
+def match_reward(target, noise_std=0.0, offset=0.0, scale=1.0, seed=0):
+    """`R(arc) = scale · (offset + mean(arc == target) + noise)`, noise ~ N(0, noise_std²).
 
-    The optimum is the hidden `target` arc (for `sign > 0`). A large `offset` makes a
+    The optimum is the hidden `target` arc (for `scale > 0`). A large `offset` makes a
     controller trained without a baseline fail: its gradient then carries mostly the
     variance of `offset · ∇ log π` (ENAS §3.4 uses the baseline for exactly this).
 
@@ -15,7 +15,8 @@ def match_reward(target, noise_std=0.0, offset=0.0, sign=1.0, seed=0):
         target: the hidden target arc (ints, stored order).
         noise_std: standard deviation of the Gaussian noise added to each reward.
         offset: constant added to the match fraction.
-        sign: +1 rewards matching the target; -1 (a negative control) punishes it.
+        scale: multiplies the reward (e.g. 0.1 mimics PTB's small reward differences);
+            a negative scale (a negative control) punishes matching the target.
         seed: seed of the noise.
 
     Returns:
@@ -35,7 +36,7 @@ def match_reward(target, noise_std=0.0, offset=0.0, sign=1.0, seed=0):
     def reward(arc):
         match = tf.reduce_mean(tf.cast(tf.equal(tf.cast(arc, tf.int32), target_t), tf.float32))
         noise = generator.normal(()) * noise_std
-        return sign * (offset + match + noise)
+        return scale * (offset + match + noise)
 
     return reward
 

@@ -38,7 +38,7 @@ SPACES = {
 }
 
 
-def train(name, baseline=True, sign=1.0, epsilon=1e-8, seed=0):
+def train(name, baseline=True, scale=1.0, epsilon=1e-8, seed=0):
     space, logits, updates, level = SPACES[name]
     controller = Controller(space.steps, initial_anchors=space.initial_anchors,
                             sample_order=space.sample_order, hidden_size=32, seed=seed,
@@ -47,7 +47,8 @@ def train(name, baseline=True, sign=1.0, epsilon=1e-8, seed=0):
                                 baseline_decay=0.9 if baseline else 1.0,
                                 entropy_weight=1e-4, num_aggregate=10)
     target = space.random_arc(123)
-    reward = synthetic.match_reward(target, noise_std=0.05, offset=10.0, sign=sign, seed=seed)
+    reward = synthetic.match_reward(target, noise_std=0.05, offset=10.0, scale=scale,
+                                    seed=seed)
     history = synthetic.train_on_reward(trainer, reward, updates, target)
     return history[0]["target_probability"], history[-1]["target_probability"], level
 
@@ -67,7 +68,7 @@ def test_without_baseline_the_target_is_not_reached(name):
 
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_flipped_reward_moves_away_from_the_target(name):
-    start, end, _ = train(name, sign=-1.0)
+    start, end, _ = train(name, scale=-1.0)
     assert end < start, (start, end)
 
 
@@ -77,7 +78,7 @@ def test_adam_epsilon_1e3_freezes_the_controller():
 
 
 def test_match_reward_values_and_errors():
-    reward = synthetic.match_reward([1, 2, 3, 4], offset=1.0, sign=-1.0)
+    reward = synthetic.match_reward([1, 2, 3, 4], offset=1.0, scale=-1.0)
     assert float(reward([1, 2, 0, 0])) == pytest.approx(-1.5)
     with pytest.raises(ValueError, match="noise_std"):
         synthetic.match_reward([1], noise_std=-1)
