@@ -18,7 +18,10 @@ class ControllerConfig(Validated):
     learning_rate: float = _field(3.5e-4, "Adam learning rate for θ.", lower=0.0)
     adam_beta1: float = _field(0.0, "Adam beta_1 (the original code: 0.0).", lower=0.0,
                                upper=0.999)
-    adam_epsilon: float = _field(1e-3, "Adam epsilon (the original code: 1e-3).", lower=0.0)
+    adam_epsilon: float = _field(1e-3, "Adam epsilon (the original code: 1e-3). REINFORCE "
+                                 "gradients are often far below 1e-3, which then freezes the "
+                                 "controller at small budgets; 1e-8 lets it move (the CPU "
+                                 "flagfiles use it).", lower=0.0)
     baseline_decay: float = _field(0.99, "Decay of the moving-average reward baseline.",
                                    lower=0.0, upper=1.0)
     init_range: float = _field(0.1, "Controller weights are initialised U[-r, r].", lower=0.0)
