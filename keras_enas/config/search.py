@@ -65,7 +65,9 @@ class SearchConfig(Validated):
         lower=0)
     valid_steps: int = _field(0, "Validation minibatches for the epoch's search-phase "
                               "perplexity (0: the whole split).", lower=0)
-    log_every_secs: float = _field(30.0, "Seconds between progress lines (steps done, ms/step, ETA of the epoch and the run) within an epoch (0: only the per-epoch lines).", lower=0.0)
+    log_every_secs: float = _field(30.0, "Seconds between progress lines (steps done, "
+                                   "ms/step, ETA of the epoch and the run) within an epoch "
+                                   "(0: only the per-epoch lines).", lower=0.0)
     jit_compile: bool = _field(False, "Compile the steps with XLA (measure first on CPU).")
     deterministic: bool = _field(False, "Turn on TensorFlow op determinism, so that a resumed "
                                  "run matches an uninterrupted one bit for bit.")
