@@ -85,6 +85,7 @@ class Controller(keras.Model):
         # state variable as a plain non-trainable weight instead (listed once).
         self._tracker.untrack(self.seed_generator)
         self.sampler_state = self.seed_generator.state
+        self._probs_sink = None  # a list while `decision_probs` records π(a_i | a_<i)
         self.built = True
 
     @property
@@ -147,6 +148,51 @@ class Controller(keras.Model):
         outputs = self._walk(ops.shape(batch)[0], batch)[1:4 if return_skip_penalty else 3]
         return tuple(x[0] for x in outputs) if single else outputs
 
+    def decision_probs(self, batch_size=1, arc=None):
+        """The exact conditional distribution π(a_i | a_<i) of every token along arcs.
+
+        Samples `batch_size` arcs (or teacher-forces `arc`) and records, for each token,
+        the probabilities the policy gave its choices given the tokens before it. A skip
+        bit's distribution is `[P(off), P(on)]`. The mean over sampled arcs is an unbiased
+        estimate of the token's marginal (exact for the first sampled token).
+
+        Args:
+            batch_size: number of arcs to sample (ignored when `arc` is given).
+            arc: optional int tokens `[batch, arc_length]` in stored order to score.
+
+        Returns:
+            `(arcs, probs)`: int32 `[B, arc_length]` and a list of `arc_length` float
+            tensors `[B, num_choices[i]]`, both in the space's stored arc order.
+
+        Raises:
+            ValueError: if `batch_size` is not an int >= 1, or `arc` has a bad shape.
+        """
+        if arc is None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size}")
+        if arc is not None:
+            arc = ops.convert_to_tensor(arc, "int32")
+            if len(arc.shape) != 2 or arc.shape[-1] != self.arc_length:
+                raise ValueError(f"`arc` must have shape [batch, {self.arc_length}]. "
+                                 f"Received: arc.shape={arc.shape}")
+            batch_size = arc.shape[0]
+        given = arc if arc is None or self._order is None else ops.take(arc, self._order[0], 1)
+        self._probs_sink = []
+        try:
+            tokens = self._walk(batch_size, given)[0]
+            recorded = iter(self._probs_sink)
+        finally:
+            self._probs_sink = None
+        probs = []  # in sampling order: one [B, K] per token
+        for step in self._steps:
+            if isinstance(step, base.SkipChoice):
+                bits = ops.reshape(next(recorded), (batch_size, step.num_anchors, 2))
+                probs.extend(bits[:, j] for j in range(step.num_anchors))
+            elif not isinstance(step, base.AnchorStep):
+                probs.append(next(recorded))
+        if self._order is not None:
+            probs = [probs[i] for i in self._order[1]]
+        return (self._to_arc_order(tokens) if arc is None else arc), probs
+
     def _to_arc_order(self, sampled):
         """Puts tokens `[B, L]` from sampling order into the space's stored arc order."""
         if self._order is None:
@@ -207,6 +253,8 @@ class Controller(keras.Model):
             given = keras.random.categorical(logits, 1, "int32", seed=self.seed_generator)
         token = ops.reshape(given, (-1,))
         logp = ops.log_softmax(logits, axis=-1)
+        if self._probs_sink is not None:
+            self._probs_sink.append(ops.exp(logp))
         chosen = ops.sum(ops.one_hot(token, logits.shape[-1]) * logp, axis=-1)
         return token, chosen, -ops.sum(ops.exp(logp) * logp, axis=-1)
 

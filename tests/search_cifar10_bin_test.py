@@ -28,6 +28,8 @@ def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
         assert all(np.isfinite(r[key]) for r in records), key
     assert records[0]["lr"] == pytest.approx(0.05) and records[1]["lr"] < 0.0499  # cosine
     assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)
+    # Marginals: per layer an op over 6, then one [P(off), P(on)] per skip bit.
+    assert [len(p) for p in records[-1]["marginals"]["probs"]] == [6, 6, 2, 6, 2, 2]
     assert os.listdir(workdir / "tensorboard") and (workdir / "network.png").exists()
     assert "--child_filters=4" in open(workdir / "flags.txt").read()
     assert json.load(open(workdir / "config.json"))["controller"]["skip_weight"] == 0.8

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from keras_enas.tasks.ptb import search as run_ptb
 from ptb_test_utils import synthetic_inputs as _synthetic_inputs
 from ptb_test_utils import tiny_config as _tiny_config
@@ -125,6 +124,13 @@ def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
                 "controller_entropy", "lr"):
         assert all(np.isfinite(r[key]) for r in records), key
     assert records[0]["ppl"] < 10000 * 1.5   # a finite perplexity on a 10k vocabulary
+    for r in records:  # the controller's per-decision probabilities, in arc order
+        probs = r["marginals"]["probs"]
+        assert [len(p) for p in probs] == [1, 4, 2, 4, 3, 4]  # enas_lm, N = 4
+        assert all(abs(sum(p) - 1) < 1e-3 for p in probs)
+    assert os.listdir(workdir / "tensorboard" / "controller")  # heat maps, histograms
+    assert "epoch 1: first step (tracing) took" in proc.stderr
+    assert "epoch 2/2 done in" in proc.stderr
     assert os.listdir(workdir / "tensorboard")
     assert (workdir / "cell.png").read_bytes()[:4] == b"\x89PNG"
     assert "--child_hidden_size=16" in open(workdir / "flags.txt").read()

@@ -74,6 +74,9 @@ class FinalTrainConfig(Validated):
                                    "non-monotone trigger.", lower=0)
     deterministic: bool = _field(False, "Turn on TensorFlow op determinism, so that a resumed "
                                  "run matches an uninterrupted one bit for bit.")
+    log_every_secs: float = _field(30.0, "Seconds between progress lines (steps done, "
+                                   "ms/step, ETA of the epoch and the run) within an epoch "
+                                   "(0: only the per-epoch lines).", lower=0.0)
 
 
 @dataclasses.dataclass(frozen=True)

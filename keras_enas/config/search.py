@@ -18,7 +18,10 @@ class ControllerConfig(Validated):
     learning_rate: float = _field(3.5e-4, "Adam learning rate for θ.", lower=0.0)
     adam_beta1: float = _field(0.0, "Adam beta_1 (the original code: 0.0).", lower=0.0,
                                upper=0.999)
-    adam_epsilon: float = _field(1e-3, "Adam epsilon (the original code: 1e-3).", lower=0.0)
+    adam_epsilon: float = _field(1e-3, "Adam epsilon (the original code: 1e-3). REINFORCE "
+                                 "gradients are often far below 1e-3, which then freezes the "
+                                 "controller at small budgets; 1e-8 lets it move (the CPU "
+                                 "flagfiles use it).", lower=0.0)
     baseline_decay: float = _field(0.99, "Decay of the moving-average reward baseline.",
                                    lower=0.0, upper=1.0)
     init_range: float = _field(0.1, "Controller weights are initialised U[-r, r].", lower=0.0)
@@ -48,10 +51,23 @@ class SearchConfig(Validated):
     derive_scoring: str = _field("minibatch", "Score derived arcs on one validation minibatch "
                                  "(paper) or on the whole validation split.",
                                  choices=("minibatch", "full"))
+    derive_num_batches: int = _field(1, "With derive_scoring='minibatch': validation "
+                                     "minibatches (the same for every arc) each sampled arc "
+                                     "is scored on; the paper uses 1, more is less noisy.",
+                                     lower=1)
+    derive_top_k: int = _field(5, "Best distinct arcs listed, with their scores, under "
+                               "'top_k' in best_architecture.json.", lower=1)
     log_num_arcs: int = _field(10, "Sampled arcs printed with their rewards each epoch.",
                                lower=0)
+    log_marginal_samples: int = _field(
+        256, "Arcs sampled after each controller phase to estimate the controller's "
+        "per-decision probabilities, written to log.jsonl and TensorBoard (0 disables).",
+        lower=0)
     valid_steps: int = _field(0, "Validation minibatches for the epoch's search-phase "
                               "perplexity (0: the whole split).", lower=0)
+    log_every_secs: float = _field(30.0, "Seconds between progress lines (steps done, "
+                                   "ms/step, ETA of the epoch and the run) within an epoch "
+                                   "(0: only the per-epoch lines).", lower=0.0)
     jit_compile: bool = _field(False, "Compile the steps with XLA (measure first on CPU).")
     deterministic: bool = _field(False, "Turn on TensorFlow op determinism, so that a resumed "
                                  "run matches an uninterrupted one bit for bit.")

@@ -32,7 +32,8 @@ def steps_per_epoch(steps, train_ds, name="steps_per_epoch"):
 
 
 def fit_resumable(model, workdir, trackables, train_ds, num_epochs, steps_per_epoch=None,
-                  validation_data=None, callbacks=(), samples_from=None, **fit_kwargs):
+                  validation_data=None, callbacks=(), samples_from=None, log_every_secs=None,
+                  **fit_kwargs):
     """Restores the newest checkpoint in `workdir`, then fits `model` up to `num_epochs`.
 
     Each epoch ends with `callbacks`, then the logs (`history.csv`, `tensorboard/`,
@@ -50,6 +51,7 @@ def fit_resumable(model, workdir, trackables, train_ds, num_epochs, steps_per_ep
         validation_data: passed to `fit`.
         callbacks: run before the logs, in order.
         samples_from: a `ControllerPhase` whose samples `log.jsonl` records.
+        log_every_secs: seconds between progress lines within an epoch (None: none).
         **fit_kwargs: more `fit` arguments (e.g. `shuffle=False`).
 
     Returns:
@@ -69,6 +71,7 @@ def fit_resumable(model, workdir, trackables, train_ds, num_epochs, steps_per_ep
     if initial_epoch < num_epochs:
         model.fit(train_ds, epochs=num_epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=steps_per_epoch or None, validation_data=validation_data,
-                  callbacks=[*callbacks, *logs.run_loggers(workdir, manager, samples_from)],
+                  callbacks=[*callbacks, *logs.run_loggers(workdir, manager, samples_from,
+                                                                  log_every_secs)],
                   verbose=2, **fit_kwargs)
     return initial_epoch

@@ -7,6 +7,7 @@ import time
 import keras
 
 from keras_enas.run.files import plain
+from keras_enas.run.progress import Progress
 
 
 class JsonlLogger(keras.callbacks.Callback):
@@ -33,6 +34,8 @@ class JsonlLogger(keras.callbacks.Callback):
             space = self.model.space
             record["sampled_arcs"] = [
                 {"arc": space.format_arc(a), "reward": r} for a, r in self.samples_from.samples]
+        if getattr(self.samples_from, "marginals", None) is not None:
+            record["marginals"] = self.samples_from.marginals.to_dict()
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -53,12 +56,14 @@ class Checkpoint(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
 
 
-def run_loggers(workdir, manager, samples_from=None):
+def run_loggers(workdir, manager, samples_from=None, log_every_secs=None):
     """The callbacks every run ends its epochs with, in order.
 
-    `history.csv`, `tensorboard/`, `log.jsonl` in `workdir`, then a checkpoint.
+    `history.csv`, `tensorboard/`, `log.jsonl` in `workdir`, then a checkpoint, then
+    (with `log_every_secs`) the progress and ETA lines (`Progress`).
     """
+    progress = [Progress(log_every_secs)] if log_every_secs is not None else []
     return [keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
             keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
             JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=samples_from),
-            Checkpoint(manager)]
+            Checkpoint(manager), *progress]

@@ -100,6 +100,9 @@ def result_record(search, config, ranked, score_keys, **fields):
         "decoded": space.decode(best).to_dict(),
         "decoded_text": str(space.decode(best)),
         "scoring": s.derive_scoring,
+        "scoring_num_batches": s.derive_num_batches if s.derive_scoring == "minibatch" else None,
+        "top_k": [{"arc": space.format_arc(r["arc"]), "decoded_text": str(space.decode(r["arc"])),
+                   **{k: r[k] for k in score_keys}} for r in ranked[:s.derive_top_k]],
         "scores": [{"arc": space.format_arc(r["arc"]), **{k: r[k] for k in score_keys}}
                    for r in ranked],
         "note": NOTE,

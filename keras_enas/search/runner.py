@@ -1,9 +1,11 @@
 """What every built-in search run shares: its workdir check, the resumable fit, deriving."""
 
+import os
+
 from keras_enas.run import fit as fit_lib
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
-from keras_enas.search import derive
+from keras_enas.search import controller_logs, derive
 
 
 def prepare_run(config):
@@ -40,13 +42,17 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
     """
     s = config.search
     phase = cb.ControllerPhase(num_updates=config.controller.train_steps,
-                               every=s.controller_every, num_logged=s.log_num_arcs)
+                               every=s.controller_every, num_logged=s.log_num_arcs,
+                               num_marginal_samples=s.log_marginal_samples)
+    marginals_tb = controller_logs.MarginalsTensorBoard(
+        os.path.join(config.workdir, "tensorboard", "controller"), source=phase)
     if s.valid_steps:
         valid_ds = valid_ds.take(s.valid_steps)
     fit_lib.fit_resumable(
         search, config.workdir, search_trackables(search), train_ds, s.num_epochs,
         steps_per_epoch=steps_per_epoch or s.steps_per_epoch, validation_data=valid_ds,
-        callbacks=[phase, *callbacks], samples_from=phase, shuffle=False)
+        callbacks=[phase, *callbacks, marginals_tb], samples_from=phase, shuffle=False,
+        log_every_secs=s.log_every_secs)
 
 
 def search_trackables(search):
@@ -57,4 +63,5 @@ def search_trackables(search):
 def derive_best(search, config):
     """Samples and scores `derive_num_samples` arcs (see `derive.derive`); best first."""
     s = config.search
-    return derive.derive(search, s.derive_num_samples, s.derive_scoring)
+    return derive.derive(search, s.derive_num_samples, s.derive_scoring,
+                         num_batches=s.derive_num_batches)

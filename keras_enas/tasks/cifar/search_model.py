@@ -106,15 +106,16 @@ class CIFARSearch(enas.ENASSearch):
         return self.batch_accuracy(tf.gather(tf.constant(self._reward_images), index),
                                    tf.gather(tf.constant(self._reward_labels), index), arc)
 
-    def score_arcs(self, arcs, scoring, seed=0):
+    def score_arcs(self, arcs, scoring, seed=0, num_batches=1):
         """Scores arcs by validation accuracy (see `derive.derive`).
 
-        `"minibatch"`: every arc on the same random minibatch of `batch_size`
-        images (the paper); `"full"`: on the whole held-out split.
+        `"minibatch"`: every arc on the same `num_batches` random minibatches of
+        `batch_size` images (the paper: one); `"full"`: on the whole held-out split.
         """
         images, labels = self._reward_images, self._reward_labels
         if scoring == "minibatch":
-            index = np.random.default_rng(seed).permutation(len(images))[:self.batch_size]
+            count = min(len(images), num_batches * self.batch_size)
+            index = np.random.default_rng(seed).permutation(len(images))[:count]
             images, labels = images[index], labels[index]
         chunk = self.batch_size if scoring == "minibatch" else self.eval_batch_size
         fn = tf.function(self.batch_accuracy)

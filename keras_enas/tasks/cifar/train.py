@@ -114,7 +114,8 @@ def run_cifar_training(config, train_ds, test_ds, mean, std, space=None, arc=Non
     start = time.time()
     fit_lib.fit_resumable(trainer, workdir, {"trainer": trainer, "optimizer": trainer.optimizer},
                           train_ds, t.num_epochs, steps_per_epoch=steps, validation_data=test_ds,
-                          callbacks=_callbacks(config, space, model), shuffle=False)
+                          callbacks=_callbacks(config, space, model), shuffle=False,
+                          log_every_secs=t.log_every_secs)
     results = _test_and_export(config, trainer, test_ds, mean, std, space, arc)
     results["train_seconds_this_run"] = round(time.time() - start, 1)
     files.write_json(os.path.join(workdir, RESULTS_FILE), results)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from keras_enas import reinforce
 from keras_enas.search import enas
-from keras_enas.search.derive import pick_batch
+from keras_enas.search.derive import pick_batches
 
 
 class PTBSearch(enas.ENASSearch):
@@ -99,8 +99,12 @@ class PTBSearch(enas.ENASSearch):
             total += float(_cross_entropy(y, logits))
         return math.exp(total / len(x_all))
 
-    def score_arcs(self, arcs, scoring, seed=0):
-        """Scores arcs: `valid_ppl` and `reward = c / valid_ppl` (see `derive.derive`)."""
+    def score_arcs(self, arcs, scoring, seed=0, num_batches=1):
+        """Scores arcs: `valid_ppl` and `reward = c / valid_ppl` (see `derive.derive`).
+
+        `"minibatch"`: the mean cross-entropy over `num_batches` validation minibatches
+        (the same for every arc, each from a zero state); `"full"`: the whole split.
+        """
         results = []
         if scoring == "full":
             batches = (self._reward_x, self._reward_y)
@@ -108,11 +112,14 @@ class PTBSearch(enas.ENASSearch):
                 ppl = self.split_perplexity(tf.constant(arc), batches)
                 results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
             return results
-        index = pick_batch(len(self._reward_x), seed)
-        x, y = tf.constant(self._reward_x[index]), tf.constant(self._reward_y[index])
+        indices = pick_batches(len(self._reward_x), num_batches, seed)
+        batches = [(tf.constant(self._reward_x[i]), tf.constant(self._reward_y[i]))
+                   for i in indices]
         loss_fn = tf.function(self.batch_loss)
         for arc in arcs:
-            ppl = math.exp(float(loss_fn(x, y, tf.constant(arc))))
+            arc = tf.constant(arc)
+            loss = np.mean([float(loss_fn(x, y, arc)) for x, y in batches])
+            ppl = math.exp(loss)
             results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
         return results
 

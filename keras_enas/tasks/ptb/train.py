@@ -111,7 +111,8 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
         ptb_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt)]
     start = time.time()
     fit_lib.fit_resumable(trainer, workdir, trainer.checkpoint_items(), train_ds, t.num_epochs,
-                          steps_per_epoch=t.steps_per_epoch or None, callbacks=callbacks)
+                          steps_per_epoch=t.steps_per_epoch or None, callbacks=callbacks,
+                          log_every_secs=t.log_every_secs)
     if trainer.averaging:  # ASGD: the final model is the average
         trainer.swap_averages()
     results = _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc)
