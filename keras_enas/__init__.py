@@ -30,6 +30,15 @@ _API = {
     "run_ptb_search": "keras_enas.search.run_ptb",
     "derive": "keras_enas.search.derive",
     "PTBSearchConfig": "keras_enas.config",
+    "ControllerConfig": "keras_enas.config",
+    "OpChoice": "keras_enas.choices",
+    "InputChoice": "keras_enas.choices",
+    "ENAS": "keras_enas.search.user",
+    "UserSearchConfig": "keras_enas.config.user",
+    "load_user_search": "keras_enas.search.user",
+    "fixed_model": "keras_enas.fixed",
+    "set_architecture": "keras_enas.search.user_schema",
+    "UserSpace": "keras_enas.search_spaces.user",
 }
 
 
