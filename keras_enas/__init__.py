@@ -38,6 +38,7 @@ _API = {
     "load_user_search": "keras_enas.search.user",
     "fixed_model": "keras_enas.fixed",
     "set_architecture": "keras_enas.search.user_schema",
+    "space_of": "keras_enas.search.user_schema",
     "UserSpace": "keras_enas.search_spaces.user",
 }
 

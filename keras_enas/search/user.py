@@ -76,7 +76,7 @@ class ENAS(enas.ENASSearch):
             raise ValueError(f"`loss` must be a Keras loss. Received: loss={loss!r}")
         self._reward_fn = user_data.reward_function(reward, loss)
         self._metrics = user_data.train_metrics(metrics, loss)
-        self._reward_data = None
+        self._reward_data = self._reward_source = None
         self.compile(optimizer=optimizer or keras.optimizers.Adam(config.learning_rate),
                      jit_compile=config.jit_compile)
         self.optimizer.build(model.trainable_variables)
@@ -87,13 +87,20 @@ class ENAS(enas.ENASSearch):
                 tf.config.experimental.enable_op_determinism()
             workdir_lib.prepare(workdir, self.run_config(loss))
             self._manager = workdir_lib.checkpoint_manager(
-                workdir, search=self, child_optimizer=self.optimizer, trainer=self.trainer)
+                workdir, search=self, child_optimizer=self.optimizer, trainer=self.trainer,
+                # Every model variable by position: tf.train.Checkpoint does not reach the
+                # weights of layers held in a list (OpChoice candidates) through the model.
+                child_variables={f"v{i}": v for i, v in enumerate(model.variables)})
             workdir_lib.restore_latest(self._manager)
 
     def run_config(self, loss):
         """The dict written as the workdir's `config.json`."""
+        # The space's structure only: auto-generated layer names may differ between
+        # processes building the same model, and must not block a resume.
+        structure = [{k: c.get(k) for k in ("name", "kind", "num_chosen", "reduction")}
+                     | {"num_candidates": len(c["candidates"])} for c in self.space.choices]
         return {"search": self.config.to_dict(), "search_space": self.space.name,
-                "space_config": self.space.get_config(),
+                "space_structure": structure,
                 "loss": loss if isinstance(loss, str) else type(loss).__name__}
 
     @property
@@ -102,6 +109,14 @@ class ENAS(enas.ENASSearch):
 
     def _logs(self):
         return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return super().train_step((x, y))
+
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return super().test_step((x, y))
 
     def child_loss(self, x, y, arc, training):
         user_schema.assign(self._slots, arc)
@@ -155,10 +170,11 @@ class ENAS(enas.ENASSearch):
                            callbacks=callbacks, **kwargs)
 
     def _set_reward_data(self, validation_data):
-        data = user_data.to_tensors(validation_data)
-        if self._reward_data is None or data is not self._reward_data:
-            self._reward_data = data
-            self._phase_fns = None  # the reward traces capture the data
+        if validation_data is self._reward_source:
+            return
+        self._reward_source = validation_data
+        self._reward_data = user_data.to_tensors(validation_data)
+        self._phase_fns = None  # the reward traces capture the data
 
     def score_arcs(self, arcs, scoring="minibatch", seed=0):
         """Rewards of `arcs`, all on the same validation minibatch (see `derive.derive`)."""
