@@ -103,6 +103,7 @@ def test_search_fixed_save_and_resume(data, tmp_path):
     best = search.best_architecture(num_samples=8)
     assert set(best) == {"block1", "block2", "skips", "out_input"}
     assert os.path.exists(tmp_path / "a" / "best_architecture.json")
+    assert os.path.getsize(tmp_path / "a" / "choices.png") > 1000
 
     # The fixed model with the shared weights computes the shared model's function.
     shared_fixed = ke.fixed_model(supernet, best, copy_weights=True)

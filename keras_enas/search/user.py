@@ -191,7 +191,7 @@ class ENAS(enas.ENASSearch):
 
         Returns:
             `{choice name: index or list of indices}`; with a workdir it is also
-            written to `best_architecture.json`.
+            written to `best_architecture.json`, and drawn as `choices.png`.
         """
         if validation_data is not None:
             self._set_reward_data(validation_data)
@@ -207,6 +207,9 @@ class ENAS(enas.ENASSearch):
                 "decoded_text": str(best), "scoring": "minibatch",
                 "scores": [{"arc": self.space.format_arc(r["arc"]), "reward": r["reward"]}
                            for r in ranked], "note": runner.NOTE})
+            from keras_enas import draw_choices  # pylint: disable=g-import-not-at-top
+            draw_choices.draw_choices(self.space, ranked[0]["arc"],
+                                      os.path.join(self.workdir, "choices.png"))
         return best.to_dict()
 
     @classmethod
