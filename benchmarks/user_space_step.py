@@ -19,9 +19,10 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import cifar10_space  # noqa: E402  (the example's search space)
-import keras_enas as ke  # noqa: E402
-import machine_info  # noqa: E402
+import cifar10_space
+import machine_info
+
+import keras_enas as ke
 
 
 def median_time(step, repeats):
@@ -69,7 +70,7 @@ def main():
     for i in range(args.num_arcs):
         arc = search.space.random_arc(i)
         arc_t = tf.constant(arc)
-        t_shared = median_time(lambda: shared(x, y, arc_t).numpy(), args.repeats)
+        t_shared = median_time(lambda a=arc_t: shared(x, y, a).numpy(), args.repeats)
         fixed = ke.fixed_model(supernet, arc)
         t_fixed = median_time(fixed_step(fixed, x, y, search.grad_clip), args.repeats)
         rows.append({"arc": search.space.format_arc(arc), "shared_s": t_shared,

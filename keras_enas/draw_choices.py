@@ -12,7 +12,7 @@ def choice_graph(space, arc):
     Op choices read their input layer; input choices read only their CHOSEN inputs.
     Layers that are not choices appear as grey boxes named after the layer.
     """
-    decoded = dict((name, value) for name, value, _ in space.decode(arc).choices)
+    decoded = {name: value for name, value, _ in space.decode(arc).choices}
     inputs, labels = {}, {}
     for c in space.choices:
         value = decoded[c["name"]]

@@ -91,7 +91,7 @@ def test_subclassed_model_searches_but_cannot_be_fixed():
     x, y = np.random.rand(64, 3).astype("float32"), np.random.randint(0, 2, 64)
     model(x[:1])
     search = ke.ENAS(model, loss="sparse_categorical_crossentropy",
-                     controller=dict(train_steps=1, num_aggregate=1), reward_batch_size=16)
+                     controller={"train_steps": 1, "num_aggregate": 1}, reward_batch_size=16)
     search.fit(x, y, validation_data=(x, y), batch_size=16, epochs=1, verbose=0)
     assert search.best_architecture(num_samples=3)["block"] in (0, 1)
     with pytest.raises(TypeError, match="functional or Sequential supernet"):

@@ -51,7 +51,8 @@ def data(shared_data):
     return x, y, train, valid
 
 
-SETTINGS = dict(seed=3, controller=dict(train_steps=2, num_aggregate=2), reward_batch_size=32)
+SETTINGS = {"seed": 3, "controller": {"train_steps": 2, "num_aggregate": 2},
+            "reward_batch_size": 32}
 
 
 class Arcs(keras.callbacks.Callback):
@@ -86,7 +87,7 @@ def test_only_chosen_candidates_get_gradient(data):
 
 
 def test_search_fixed_save_and_resume(data, tmp_path):
-    x, y, train, valid = data
+    x, _, train, valid = data
     keras.utils.set_random_seed(0)
     supernet = build_supernet()
     search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy",

@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from keras_enas.config.base import Validated, field as _field
+from keras_enas.config.base import Validated
+from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig
 
 

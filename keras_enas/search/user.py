@@ -5,7 +5,6 @@ import json
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_enas import controller as controller_lib
@@ -166,6 +165,7 @@ class ENAS(enas.ENASSearch):
                 cb.Checkpoint(self._manager)]
             if kwargs["initial_epoch"] >= epochs:
                 return None
+        kwargs.setdefault("shuffle", not isinstance(x, tf.data.Dataset))
         return super().fit(x, y, validation_data=validation_data, epochs=epochs,
                            callbacks=callbacks, **kwargs)
 

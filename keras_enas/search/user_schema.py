@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_enas.choices import CHOICE_LAYERS, InputChoice, OpChoice
+from keras_enas.choices import CHOICE_LAYERS, OpChoice
 from keras_enas.search_spaces.user import UserSpace
 
 
@@ -134,4 +134,4 @@ def set_op_selection(model, op_selection):
             layer.op_selection = op_selection
 
 
-__all__ = ["choice_layers", "space_of", "set_architecture", "set_op_selection"]
+__all__ = ["choice_layers", "set_architecture", "set_op_selection", "space_of"]

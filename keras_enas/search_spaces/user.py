@@ -9,8 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base
-from keras_enas.search_spaces import space
+from keras_enas.search_spaces import base, space
 
 
 @dataclasses.dataclass(frozen=True)
