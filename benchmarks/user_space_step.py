@@ -7,22 +7,28 @@ optimizer), and their ratio. Run from the repository root:
 """
 
 import argparse
+import importlib.util
 import json
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import cifar10_space
-import machine_info
+from machine_info import machine
 
 import keras_enas as ke
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_example():
+    """The example's module (examples/ is not a package), for its `build_supernet`."""
+    path = os.path.join(HERE, "..", "examples", "cifar10_space.py")
+    spec = importlib.util.spec_from_file_location("cifar10_space", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def median_time(step, repeats):
@@ -63,7 +69,7 @@ def main():
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((args.batch_size, 32, 32, 3), np.float32))
     y = tf.constant(rng.integers(0, 10, args.batch_size).astype(np.int32))
-    supernet = cifar10_space.build_supernet()
+    supernet = load_example().build_supernet()
     search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy")
     shared = tf.function(search.child_train_step)
     rows = []
@@ -79,7 +85,7 @@ def main():
               "batch_size": args.batch_size, "traces_of_shared_step":
               shared.experimental_get_tracing_count(), "arcs": rows,
               "mean_ratio": float(np.mean([r["ratio"] for r in rows])),
-              "machine": machine_info.machine()}
+              "machine": machine()}
     print(json.dumps(report, indent=2))
 
 
