@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_enas as ke
 from keras_enas.search_spaces import MacroSpace
@@ -124,3 +125,21 @@ def test_macro_space_written_with_choices_has_the_same_schema(num_layers):
     np.testing.assert_array_equal(space.num_choices, macro.num_choices)
     kinds = [type(s).__name__ for s in space.steps if type(s).__name__ != "AnchorStep"]
     assert kinds == [type(s).__name__ for s in macro.steps if type(s).__name__ != "AnchorStep"]
+
+
+def test_compute_all_equals_switch_case_and_masks_gradients():
+    inp = keras.Input((6,))
+    choice = ke.OpChoice([keras.layers.Dense(3), keras.layers.Dense(3, activation="relu")],
+                         name="dense")
+    model = keras.Model(inp, choice(inp))
+    x = np.random.default_rng(0).random((4, 6)).astype("float32")
+    for index in (0, 1):
+        ke.set_architecture(model, {"dense": index})
+        choice.op_selection = "switch_case"
+        expected = model(x)
+        choice.op_selection = "compute_all"
+        with tf.GradientTape() as tape:
+            out = model(x)
+        grads = tape.gradient(out, choice.candidates[1 - index].trainable_weights)
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+        assert all(g is None or not np.any(g) for g in grads)
