@@ -33,6 +33,16 @@ _API = {
     "register_space": "keras_enas.search_spaces.registry",
     "SpaceSpec": "keras_enas.search_spaces.registry",
     "PTBSearchConfig": "keras_enas.config",
+    "ControllerConfig": "keras_enas.config",
+    "OpChoice": "keras_enas.choices",
+    "InputChoice": "keras_enas.choices",
+    "ENAS": "keras_enas.search.user",
+    "UserSearchConfig": "keras_enas.config.user",
+    "load_user_search": "keras_enas.search.user",
+    "fixed_model": "keras_enas.fixed",
+    "set_architecture": "keras_enas.search.user_schema",
+    "space_of": "keras_enas.search.user_schema",
+    "UserSpace": "keras_enas.search_spaces.user",
 }
 
 

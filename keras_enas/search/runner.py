@@ -56,7 +56,12 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
 
 
 def search_trackables(search):
-    """What a search checkpoints: itself, the child optimizer, the controller trainer."""
+    """What a search checkpoints: itself, the child optimizer, the controller trainer.
+
+    A search that defines `checkpoint_trackables()` (the user `ENAS`) says it itself.
+    """
+    if hasattr(search, "checkpoint_trackables"):
+        return search.checkpoint_trackables()
     return {"search": search, "child_optimizer": search.optimizer, "trainer": search.trainer}
 
 

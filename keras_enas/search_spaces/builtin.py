@@ -7,6 +7,7 @@ from keras_enas.search_spaces.macro import MacroSpace
 from keras_enas.search_spaces.micro import MicroSpace
 from keras_enas.search_spaces.registry import SpaceSpec, register_space
 from keras_enas.search_spaces.rnn import RNNCellSpace
+from keras_enas.search_spaces.user import UserSpace
 
 
 def infer_rnn(num_tokens, arc_format=None, num_nodes=None):
@@ -71,3 +72,6 @@ register_space(SpaceSpec(
     fixed="keras_enas.models.fixed_micro:build_fixed_micro_cnn",
     options=f"{_CIFAR}:micro_options", final_callbacks=f"{_CIFAR}:micro_final_callbacks",
     drawing="cells.png", loader="keras_enas.tasks.cifar.search:load_cifar_search"))
+register_space(SpaceSpec(
+    "user", space=UserSpace, drawer="keras_enas.draw_choices:figure", drawing="choices.png",
+    loader="keras_enas.search.user:load_registered"))

@@ -1,0 +1,93 @@
+"""Shared ENAS child step vs the fixed model's train step on the same arcs (example CIFAR space).
+
+Prints JSON: per arc the median step time of the shared supernet (the ENAS child step,
+arc assigned in-graph) and of `fixed_model` for that arc (same loss, clipping and
+optimizer), and their ratio. Run from the repository root:
+    python benchmarks/user_space_step.py
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from machine_info import machine
+
+import keras_enas as ke
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_example():
+    """The example's module (examples/ is not a package), for its `build_supernet`."""
+    path = os.path.join(HERE, "..", "examples", "cifar10_space.py")
+    spec = importlib.util.spec_from_file_location("cifar10_space", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def median_time(step, repeats):
+    step()  # trace / warm up
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def fixed_step(model, x, y, grad_clip):
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, grad_clip)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    return lambda: step().numpy()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch_size", type=int, default=64, help="Images per step.")
+    parser.add_argument("--num_arcs", type=int, default=5, help="Random arcs timed.")
+    parser.add_argument("--repeats", type=int, default=20, help="Timed steps per arc and model.")
+    args = parser.parse_args()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((args.batch_size, 32, 32, 3), np.float32))
+    y = tf.constant(rng.integers(0, 10, args.batch_size).astype(np.int32))
+    supernet = load_example().build_supernet()
+    search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy")
+    shared = tf.function(search.child_train_step)
+    rows = []
+    for i in range(args.num_arcs):
+        arc = search.space.random_arc(i)
+        arc_t = tf.constant(arc)
+        t_shared = median_time(lambda a=arc_t: shared(x, y, a).numpy(), args.repeats)
+        fixed = ke.fixed_model(supernet, arc)
+        t_fixed = median_time(fixed_step(fixed, x, y, search.grad_clip), args.repeats)
+        rows.append({"arc": search.space.format_arc(arc), "shared_s": t_shared,
+                     "fixed_s": t_fixed, "ratio": t_shared / t_fixed})
+    report = {"benchmark": "user_space_step", "space": "examples/cifar10_space.py",
+              "batch_size": args.batch_size, "traces_of_shared_step":
+              shared.experimental_get_tracing_count(), "arcs": rows,
+              "mean_ratio": float(np.mean([r["ratio"] for r in rows])),
+              "machine": machine()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
