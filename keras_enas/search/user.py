@@ -181,11 +181,21 @@ class ENAS(enas.ENASSearch):
         self._reward_data = user_data.to_tensors(validation_data)
         self._phase_fns = None  # the reward traces capture the data
 
-    def score_arcs(self, arcs, scoring="minibatch", seed=0):
-        """Rewards of `arcs`, all on the same validation minibatch (see `derive.derive`)."""
-        x, y = user_data.fixed_batch(self._reward_data, self.config.reward_batch_size, seed)
+    def score_arcs(self, arcs, scoring="minibatch", seed=0, num_batches=1):
+        """Rewards of `arcs`, all on the same `num_batches` validation minibatches.
+
+        The reward of an arc is the mean of its rewards on those minibatches (see
+        `derive.derive`); only `"minibatch"` scoring is offered for user searches.
+        """
+        del scoring
+        size = self.config.reward_batch_size
+        x, y = user_data.fixed_batch(self._reward_data, size * num_batches, seed)
+        count = int(tf.shape(tf.nest.flatten(x)[0])[0])
+        chunks = [tf.nest.map_structure(lambda t, i=i: t[i:i + size], (x, y))
+                  for i in range(0, count, size)]
         fn = tf.function(self._arc_reward)
-        return [{"reward": float(fn(x, y, tf.constant(arc)))} for arc in arcs]
+        return [{"reward": float(sum(fn(cx, cy, tf.constant(arc)) for cx, cy in chunks)
+                                 / len(chunks))} for arc in arcs]
 
     def best_architecture(self, num_samples=None, validation_data=None):
         """Samples arcs from the policy, scores them, returns the best (ENAS §2.2 derive).
@@ -246,7 +256,7 @@ def load_registered(workdir, config, run_info, model=None, loss=None, reward=Non
     """The "user" space's `SpaceSpec.loader` (`keras_enas.load_search(workdir, model=...)`).
 
     Returns:
-        `(config dict, search)`; the search has restored its workdir already.
+        `(UserSearchConfig, search)`; the search has restored its workdir already.
 
     Raises:
         ValueError: if `model` (the supernet the search ran on) is not given.
@@ -255,7 +265,9 @@ def load_registered(workdir, config, run_info, model=None, loss=None, reward=Non
     if model is None:
         raise ValueError("A user search is reopened on its supernet: pass "
                          "`keras_enas.load_search(workdir, model=supernet)`.")
-    return config, ENAS.from_workdir(workdir, model, loss=loss, reward=reward, **kwargs)
+    del config  # the search reads its own `UserSearchConfig` from the workdir
+    search = ENAS.from_workdir(workdir, model, loss=loss, reward=reward, **kwargs)
+    return search.config, search
 
 
 def _resolve(config, settings):
