@@ -168,6 +168,9 @@ class InputChoice(keras.layers.Layer):
         self.num_chosen, self.reduction = num_chosen, reduction
         self.num_inputs = None
         self.selection = None
+        # "switch_case": one chosen input is passed on by `tf.switch_case`, without
+        # stacking the inputs; "compute_all" (static shapes, XLA): a weighted sum.
+        self.op_selection = "switch_case"
 
     @property
     def num_tokens(self):
@@ -195,6 +198,9 @@ class InputChoice(keras.layers.Layer):
         return tuple(shape)
 
     def call(self, inputs):
+        if self.num_chosen == 1 and self.op_selection == "switch_case" and len(inputs) > 1:
+            index = tf.convert_to_tensor(self.selection)[0]
+            return tf.switch_case(index, [lambda x=x: tf.identity(x) for x in inputs])
         stacked = tf.stack(list(inputs))  # (N, B, ...)
         if self.reduction == "concat":
             picked = tf.gather(stacked, tf.convert_to_tensor(self.selection))  # (k, B, ..., C)

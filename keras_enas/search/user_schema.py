@@ -128,10 +128,9 @@ def set_architecture(model, architecture):
 
 
 def set_op_selection(model, op_selection):
-    """Sets `op_selection` of every OpChoice (`"switch_case"` or `"compute_all"`)."""
+    """Sets `op_selection` of every choice layer (`"switch_case"` or `"compute_all"`)."""
     for layer in choice_layers(model):
-        if isinstance(layer, OpChoice):
-            layer.op_selection = op_selection
+        layer.op_selection = op_selection
 
 
 __all__ = ["choice_layers", "set_architecture", "set_op_selection", "space_of"]
