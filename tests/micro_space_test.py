@@ -169,5 +169,5 @@ def test_registry():
     for name in ("ptb_rnn", "macro", "micro"):
         assert search_spaces.get_space(name).name == name
     with pytest.raises(ValueError, match=r"`name` must be one of \['macro', 'micro', "
-                       r"'ptb_rnn'\]\. Received: name='nasnet'"):
+                       r"'ptb_rnn', 'user'\]\. Received: name='nasnet'"):
         search_spaces.get_space("nasnet")
