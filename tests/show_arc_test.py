@@ -57,3 +57,30 @@ def test_show_arc_errors(tmp_path):
     assert result.returncode == 2 and "Architecture file not found" in result.stderr
     result = _run("show_arc", "--search_space=macro", "--fixed_arc=0 1 0 1")
     assert result.returncode == 2 and "L(L + 1)/2 tokens" in result.stderr
+
+
+USER_RECORD = {
+    "search_space": "user", "arc": "2 1 0",
+    "space_config": {"choices": [
+        {"name": "block1", "kind": "op", "candidates": ["conv3", "conv5", "pool"],
+         "num_chosen": 1, "inputs": ["stem"]},
+        {"name": "skip", "kind": "input", "candidates": ["stem", "block1"], "num_chosen": None,
+         "reduction": "sum", "inputs": ["stem", "block1"]}]},
+}
+
+
+def test_user_space_from_its_record(tmp_path):
+    path = tmp_path / "best_architecture.json"
+    path.write_text(json.dumps(USER_RECORD))
+    result = _run("show_arc", f"--arc_file={path}", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"block1": 2, "skip": [0]}
+    picture = tmp_path / "choices.png"
+    drawn = _run("draw_arc", f"--arc_file={path}", f"--output={picture}")
+    assert drawn.returncode == 0, drawn.stderr
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Without its record a user space has no decisions to decode: one clear line.
+    result = _run("show_arc", "--search_space=user", "--fixed_arc=0 1")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("give its search's best_architecture.json "
+                                          "(--arc_file).")

@@ -43,4 +43,8 @@ def infer_space(search_space, fixed_arc, **sizes):
             raise ValueError(f"`{name}` does not apply to the {search_space} search space. "
                              f"Received: {name}={value!r}")
     kwargs = spec.infer(num_tokens, **given) if spec.infer else {}
-    return get_space(search_space, **kwargs)
+    try:
+        return get_space(search_space, **kwargs)
+    except TypeError:  # e.g. a user space: its decisions are in the search's record
+        raise ValueError(f"The {search_space!r} space cannot be inferred from an arc alone; "
+                         "give its search's best_architecture.json (--arc_file).") from None
