@@ -39,8 +39,9 @@ def _step_fn(model, optimizer, shared, jit_compile):
     @tf.function(jit_compile=jit_compile)
     def step(images, labels, arc):
         with tf.GradientTape() as tape:
-            logits = model(images, arc, training=True)[0] if shared else model(images,
-                                                                                 training=True)
+            logits = (
+                model(images, arc, training=True)[0] if shared else model(images, training=True)
+            )
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
             if shared:
                 loss += 2.5e-4 * model.l2_penalty(arc)
@@ -62,8 +63,11 @@ def _timed(step, images, labels, arcs):
         step(images, labels, tf.constant(arc)).numpy()
         times.append(time.perf_counter() - start)
     p10, median, p90 = np.percentile(times, [10, 50, 90])
-    return {"p10": round(1e3 * p10, 1), "median": round(1e3 * median, 1),
-            "p90": round(1e3 * p90, 1)}
+    return {
+        "p10": round(1e3 * p10, 1),
+        "median": round(1e3 * median, 1),
+        "p90": round(1e3 * p90, 1),
+    }
 
 
 def run(size, kind, steps, jit_compile, num_arcs, seed=0):
@@ -92,10 +96,11 @@ def run(size, kind, steps, jit_compile, num_arcs, seed=0):
         model = SharedMacroCNN(space, filters=cfg["filters"], seed=seed)
         model(images[:1], arcs[0])
     else:
-        index = int(kind[len("fixed"):])
+        index = int(kind[len("fixed") :])
         arcs = [arcs[index]]
-        model = build_fixed_macro(space, arcs[0], filters=cfg["filters"], dropout=0.1,
-                                  widen_factor=1, seed=seed)
+        model = build_fixed_macro(
+            space, arcs[0], filters=cfg["filters"], dropout=0.1, widen_factor=1, seed=seed
+        )
     optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
     optimizer.build(model.trainable_variables)
     step = _step_fn(model, optimizer, shared, jit_compile)
@@ -103,10 +108,13 @@ def run(size, kind, steps, jit_compile, num_arcs, seed=0):
     step(images, labels, tf.constant(arcs[0])).numpy()
     first = time.perf_counter() - start
     _timed(step, images, labels, [arcs[0]] * WARMUP)  # dropped
-    stats = [_timed(step, images, labels, [arc] * steps)
-             for arc in (arcs[:num_arcs] if shared else arcs)]
-    result = {"per_arc_step_ms": [s["median"] for s in stats], "per_arc_step_ms_p10_p90": [
-        (s["p10"], s["p90"]) for s in stats]}
+    stats = [
+        _timed(step, images, labels, [arc] * steps) for arc in (arcs[:num_arcs] if shared else arcs)
+    ]
+    result = {
+        "per_arc_step_ms": [s["median"] for s in stats],
+        "per_arc_step_ms_p10_p90": [(s["p10"], s["p90"]) for s in stats],
+    }
     if shared:  # a fresh arc every step, as in the search
         fresh = _timed(step, images, labels, arcs[num_arcs:])
         result["random_arcs_step_ms"] = fresh["median"]
@@ -114,28 +122,49 @@ def run(size, kind, steps, jit_compile, num_arcs, seed=0):
         result["images_per_s"] = round(1e3 * batch / fresh["median"], 1)
     else:
         result["images_per_s"] = round(1e3 * batch / stats[0]["median"], 1)
-    return {"size": size, "kind": kind, "jit_compile": jit_compile, **cfg,
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-            "first_step_s": round(first, 2), **result,
-            "arcs": [space.format_arc(arc) for arc in arcs[:num_arcs]],
-            "trainable_parameters": int(sum(np.prod(w.shape)
-                                            for w in model.trainable_weights)),
-            "traces": step.experimental_get_tracing_count(),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "size": size,
+        "kind": kind,
+        "jit_compile": jit_compile,
+        **cfg,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "first_step_s": round(first, 2),
+        **result,
+        "arcs": [space.format_arc(arc) for arc in arcs[:num_arcs]],
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "traces": step.experimental_get_tracing_count(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def _subprocess(size, kind, steps, jit_compile, num_arcs, timeout):
-    args = [sys.executable, os.path.abspath(__file__), "--child", size, kind, str(steps),
-            str(int(jit_compile)), str(num_arcs)]
+    args = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        size,
+        kind,
+        str(steps),
+        str(int(jit_compile)),
+        str(num_arcs),
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"size": size, "kind": kind, "jit_compile": jit_compile,
-                "error": f"no result within {timeout} s (compilation included)"}
+        return {
+            "size": size,
+            "kind": kind,
+            "jit_compile": jit_compile,
+            "error": f"no result within {timeout} s (compilation included)",
+        }
     if proc.returncode:
-        return {"size": size, "kind": kind, "jit_compile": jit_compile,
-                "error": proc.stderr.strip().splitlines()[-1]}
+        return {
+            "size": size,
+            "kind": kind,
+            "jit_compile": jit_compile,
+            "error": proc.stderr.strip().splitlines()[-1],
+        }
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -144,10 +173,18 @@ def main():
     parser.add_argument("--sizes", default="cpu", help="Comma-separated keys of SIZES.")
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per variant.")
     parser.add_argument("--jit", action="store_true", help="Also measure XLA variants.")
-    parser.add_argument("--compile_timeout", type=int, default=600,
-                        help="Seconds allowed per variant, compilation included.")
-    parser.add_argument("--num_arcs", type=int, default=3,
-                        help="Uniform arcs on which shared and fixed are compared.")
+    parser.add_argument(
+        "--compile_timeout",
+        type=int,
+        default=600,
+        help="Seconds allowed per variant, compilation included.",
+    )
+    parser.add_argument(
+        "--num_arcs",
+        type=int,
+        default=3,
+        help="Uniform arcs on which shared and fixed are compared.",
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -157,28 +194,45 @@ def main():
     results, flat, ratios = [], {}, {}
     for size in args.sizes.split(","):
         for jit in (False, True) if args.jit else (False,):
-            shared = _subprocess(size, "shared", args.steps, jit, args.num_arcs,
-                                 args.compile_timeout)
-            fixed = [_subprocess(size, f"fixed{i}", args.steps, jit, args.num_arcs,
-                                 args.compile_timeout) for i in range(args.num_arcs)]
+            shared = _subprocess(
+                size, "shared", args.steps, jit, args.num_arcs, args.compile_timeout
+            )
+            fixed = [
+                _subprocess(size, f"fixed{i}", args.steps, jit, args.num_arcs, args.compile_timeout)
+                for i in range(args.num_arcs)
+            ]
             entry = {"shared": shared, "fixed": fixed}
             if "error" not in shared and not any("error" in f for f in fixed):
                 fixed_ms = [f["per_arc_step_ms"][0] for f in fixed]
                 entry["shared_over_fixed_same_arc"] = [
-                    round(s / f, 2) for s, f in zip(shared["per_arc_step_ms"], fixed_ms)]
+                    round(s / f, 2) for s, f in zip(shared["per_arc_step_ms"], fixed_ms)
+                ]
                 mean_fixed = sum(fixed_ms) / len(fixed_ms)
                 entry["shared_over_fixed_mean"] = round(
-                    sum(shared["per_arc_step_ms"]) / len(fixed_ms) / mean_fixed, 2)
+                    sum(shared["per_arc_step_ms"]) / len(fixed_ms) / mean_fixed, 2
+                )
                 entry["shared_random_arcs_over_fixed_mean"] = round(
-                    shared["random_arcs_step_ms"] / mean_fixed, 2)
+                    shared["random_arcs_step_ms"] / mean_fixed, 2
+                )
                 ratios[f"{size}{'_jit' * jit}_shared"] = {
                     "random_arcs_over_fixed": entry["shared_random_arcs_over_fixed_mean"],
-                    "same_arc_over_fixed": entry["shared_over_fixed_mean"]}
+                    "same_arc_over_fixed": entry["shared_over_fixed_mean"],
+                }
             results.append(entry)
             flat[f"{size}{'_jit' * jit}_shared"] = shared
             flat.update({f"{size}{'_jit' * jit}_fixed{i}": f for i, f in enumerate(fixed)})
-    print(json.dumps({"benchmark": "cifar_macro_step", "machine": machine(), "results": flat,
-                      "ratios": ratios, "per_size": results}, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "cifar_macro_step",
+                "machine": machine(),
+                "results": flat,
+                "ratios": ratios,
+                "per_size": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,13 @@ import time
 
 from machine_info import machine
 
-VARIANTS = ("shared_compute_all", "shared_switch_case", "shared_compute_all_coarse",
-            "shared_switch_case_coarse", "fixed")
+VARIANTS = (
+    "shared_compute_all",
+    "shared_switch_case",
+    "shared_compute_all_coarse",
+    "shared_switch_case_coarse",
+    "fixed",
+)
 
 
 def _build(variant, cfg, space, arc):
@@ -33,15 +38,27 @@ def _build(variant, cfg, space, arc):
     from keras_enas.models.shared_micro import SharedMicroCNN
 
     if variant == "fixed":
-        model = build_fixed_micro_cnn(space, arc, num_layers=cfg["num_layers"],
-                                      filters=cfg["filters"], image_shape=(cfg["size"],) * 2 + (3,),
-                                      dropout=0.1, drop_path_keep_prob=None, seed=0)
+        model = build_fixed_micro_cnn(
+            space,
+            arc,
+            num_layers=cfg["num_layers"],
+            filters=cfg["filters"],
+            image_shape=(cfg["size"],) * 2 + (3,),
+            dropout=0.1,
+            drop_path_keep_prob=None,
+            seed=0,
+        )
         return model, lambda x, arc, training: model(x, training=training)
     coarse = variant.endswith("_coarse")
-    op_selection = variant[len("shared_"):len(variant) - len("_coarse") * coarse]
-    model = SharedMicroCNN(space, num_layers=cfg["num_layers"], filters=cfg["filters"],
-                           op_selection=op_selection,
-                           weight_sharing="coarse" if coarse else "fine", seed=0)
+    op_selection = variant[len("shared_") : len(variant) - len("_coarse") * coarse]
+    model = SharedMicroCNN(
+        space,
+        num_layers=cfg["num_layers"],
+        filters=cfg["filters"],
+        op_selection=op_selection,
+        weight_sharing="coarse" if coarse else "fine",
+        seed=0,
+    )
     return model, model
 
 
@@ -102,17 +119,20 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0):
     load = os.getloadavg()[0]
     first_s = timed(arcs[:1])[0]
     result = {"load_avg_1m_at_start": load, "build_s": build_s, "first_step_s": first_s}
-    timed(arcs[1:warmup + 1])  # warm-up steps, dropped
+    timed(arcs[1 : warmup + 1])  # warm-up steps, dropped
     modes = {"fixed_arc": arcs[:1] * steps}
     if variant != "fixed":
-        modes["random_arcs"] = arcs[warmup + 1:]
+        modes["random_arcs"] = arcs[warmup + 1 :]
     for mode, arc_list in modes.items():
         times = timed(arc_list)
         result[f"ms_per_step_{mode}"] = _stats(times)
         result[f"images_per_s_{mode}"] = b / float(np.median(times))
-    result.update(traces=len(traces), arc=space.format_arc(arcs[0].numpy()),
-                  num_parameters=int(sum(np.prod(w.shape) for w in model.trainable_variables)),
-                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result.update(
+        traces=len(traces),
+        arc=space.format_arc(arcs[0].numpy()),
+        num_parameters=int(sum(np.prod(w.shape) for w in model.trainable_variables)),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
     return result
 
 
@@ -131,21 +151,26 @@ def _ratios(rounds):
                 entry = per_round.setdefault(name, {"random": [], "same": []})
                 entry["random"].append(r["ms_per_step_random_arcs"]["median"] / base)
                 entry["same"].append(r["ms_per_step_fixed_arc"]["median"] / base)
-    return {name: {"random_arcs_over_fixed": float(np.median(e["random"])),
-                   "same_arc_over_fixed": float(np.median(e["same"])),
-                   "random_arcs_over_fixed_per_round": [round(v, 3) for v in e["random"]]}
-            for name, e in per_round.items()}
+    return {
+        name: {
+            "random_arcs_over_fixed": float(np.median(e["random"])),
+            "same_arc_over_fixed": float(np.median(e["same"])),
+            "random_arcs_over_fixed_per_round": [round(v, 3) for v in e["random"]],
+        }
+        for name, e in per_round.items()
+    }
 
 
 def _run_subprocess(variant, timeout):
     cmd = [sys.executable, __file__, "--worker", variant] + sys.argv[1:]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-         env.get("PYTHONPATH", "")])
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")]
+    )
     try:
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env,
-                             timeout=timeout)
+        out = subprocess.run(
+            cmd, check=True, capture_output=True, text=True, env=env, timeout=timeout
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -157,36 +182,54 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"Among {VARIANTS}.")
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per arc mode.")
-    parser.add_argument("--warmup", type=int, default=2,
-                        help="Steps after the first one that run untimed.")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="Times the whole list of variants runs, in turn.")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="Steps after the first one that run untimed."
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="Times the whole list of variants runs, in turn."
+    )
     parser.add_argument("--batch_size", type=int, default=32, help="Images per step (160 paper).")
     parser.add_argument("--size", type=int, default=32, help="Image height = width, pixels.")
     parser.add_argument("--num_layers", type=int, default=6, help="L (6 in the search).")
     parser.add_argument("--filters", type=int, default=20, help="F (20 in the search).")
     parser.add_argument("--num_nodes", type=int, default=5, help="Decided nodes per cell.")
-    parser.add_argument("--arc_ops", default="uniform", choices=("uniform", "sep"),
-                        help="Ops of the sampled arcs: uniform over the 5, or sep3/sep5 only.")
+    parser.add_argument(
+        "--arc_ops",
+        default="uniform",
+        choices=("uniform", "sep"),
+        help="Ops of the sampled arcs: uniform over the 5, or sep3/sep5 only.",
+    )
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step.")
     parser.add_argument("--timeout", type=float, default=900, help="Seconds per variant.")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    cfg = {k: getattr(args, k) for k in ("batch_size", "size", "num_layers", "filters",
-                                         "num_nodes", "arc_ops")}
+    cfg = {
+        k: getattr(args, k)
+        for k in ("batch_size", "size", "num_layers", "filters", "num_nodes", "arc_ops")
+    }
     if args.worker:
-        print(json.dumps(run_variant(args.worker, cfg, args.steps, args.warmup,
-                                     args.jit_compile)))
+        print(json.dumps(run_variant(args.worker, cfg, args.steps, args.warmup, args.jit_compile)))
         return
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS) or min(args.steps, args.rounds) < 1 or args.warmup < 0:
-        parser.error(f"--variants must be among {VARIANTS}, --steps and --rounds >= 1, "
-                     "--warmup >= 0.")
-    rounds = [{v: _run_subprocess(v, args.timeout) for v in variants}
-              for _ in range(args.rounds)]
-    print(json.dumps({"benchmark": "cifar_micro_step", "machine": machine(), "config": cfg,
-                      "jit_compile": args.jit_compile, "results": rounds[-1],
-                      "earlier_rounds": rounds[:-1], "ratios": _ratios(rounds)}, indent=1))
+        parser.error(
+            f"--variants must be among {VARIANTS}, --steps and --rounds >= 1, --warmup >= 0."
+        )
+    rounds = [{v: _run_subprocess(v, args.timeout) for v in variants} for _ in range(args.rounds)]
+    print(
+        json.dumps(
+            {
+                "benchmark": "cifar_micro_step",
+                "machine": machine(),
+                "config": cfg,
+                "jit_compile": args.jit_compile,
+                "results": rounds[-1],
+                "earlier_rounds": rounds[:-1],
+                "ratios": _ratios(rounds),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,43 +17,87 @@ import time
 from machine_info import machine
 
 SETTINGS = {  # configs/*_search_cpu.flags (controller sections), updates = epochs x steps
-    "ptb_cpu": {"space": ("rnn", 8), "hidden": 100, "temperature": 5.0, "tanh": 2.5,
-                "lr": 3.5e-3, "aggregate": 10, "updates": 60},
-    "macro_cpu": {"space": ("macro", 6), "hidden": 64, "temperature": None, "tanh": 1.5,
-                  "lr": 5e-3, "aggregate": 10, "updates": 300},
-    "micro_cpu": {"space": ("micro", 5), "hidden": 64, "temperature": None, "tanh": 1.1,
-                  "lr": 5e-3, "aggregate": 5, "updates": 300},
+    "ptb_cpu": {
+        "space": ("rnn", 8),
+        "hidden": 100,
+        "temperature": 5.0,
+        "tanh": 2.5,
+        "lr": 3.5e-3,
+        "aggregate": 10,
+        "updates": 60,
+    },
+    "macro_cpu": {
+        "space": ("macro", 6),
+        "hidden": 64,
+        "temperature": None,
+        "tanh": 1.5,
+        "lr": 5e-3,
+        "aggregate": 10,
+        "updates": 300,
+    },
+    "micro_cpu": {
+        "space": ("micro", 5),
+        "hidden": 64,
+        "temperature": None,
+        "tanh": 1.1,
+        "lr": 5e-3,
+        "aggregate": 5,
+        "updates": 300,
+    },
 }
 
 
 def _space(kind, size):
     from keras_enas.search_spaces import macro, micro, rnn
-    return {"rnn": rnn.RNNCellSpace, "macro": macro.MacroSpace,
-            "micro": micro.MicroSpace}[kind](size)
+
+    return {"rnn": rnn.RNNCellSpace, "macro": macro.MacroSpace, "micro": micro.MicroSpace}[kind](
+        size
+    )
 
 
 def run(setting, epsilon, scale, beta_1, seed):
     from keras_enas import synthetic
     from keras_enas.controller import Controller
     from keras_enas.reinforce import ControllerTrainer
+
     s = SETTINGS[setting]
     space = _space(*s["space"])
-    controller = Controller(space.steps, initial_anchors=space.initial_anchors,
-                            sample_order=space.sample_order, hidden_size=s["hidden"],
-                            temperature=s["temperature"], tanh_constant=s["tanh"], seed=seed)
-    trainer = ControllerTrainer(controller, learning_rate=s["lr"], beta_1=beta_1,
-                                epsilon=epsilon, entropy_weight=1e-4, baseline_decay=0.99,
-                                num_aggregate=s["aggregate"])
+    controller = Controller(
+        space.steps,
+        initial_anchors=space.initial_anchors,
+        sample_order=space.sample_order,
+        hidden_size=s["hidden"],
+        temperature=s["temperature"],
+        tanh_constant=s["tanh"],
+        seed=seed,
+    )
+    trainer = ControllerTrainer(
+        controller,
+        learning_rate=s["lr"],
+        beta_1=beta_1,
+        epsilon=epsilon,
+        entropy_weight=1e-4,
+        baseline_decay=0.99,
+        num_aggregate=s["aggregate"],
+    )
     target = space.random_arc(seed + 100)
     reward = synthetic.match_reward(target, noise_std=0.05, scale=scale, seed=seed)
     start = time.time()
-    history = synthetic.train_on_reward(trainer, reward, s["updates"], target,
-                                        every=max(1, s["updates"] // 4))
-    return {"setting": setting, "adam_epsilon": epsilon, "scale": scale, "seed": seed,
-            "updates": s["updates"], "arcs": s["updates"] * s["aggregate"],
-            "seconds": round(time.time() - start, 1),
-            "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}
-                      for h in history]}
+    history = synthetic.train_on_reward(
+        trainer, reward, s["updates"], target, every=max(1, s["updates"] // 4)
+    )
+    return {
+        "setting": setting,
+        "adam_epsilon": epsilon,
+        "scale": scale,
+        "seed": seed,
+        "updates": s["updates"],
+        "arcs": s["updates"] * s["aggregate"],
+        "seconds": round(time.time() - start, 1),
+        "curve": [
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()} for h in history
+        ],
+    }
 
 
 def main():
@@ -64,11 +108,13 @@ def main():
     parser.add_argument("--beta_1", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    results = [run(setting, float(eps), float(scale), args.beta_1, args.seed)
-               for setting in args.settings.split(",")
-               for scale in args.scales.split(",") for eps in args.epsilons.split(",")]
-    print(json.dumps({"machine": machine(), "beta_1": args.beta_1, "results": results},
-                     indent=1))
+    results = [
+        run(setting, float(eps), float(scale), args.beta_1, args.seed)
+        for setting in args.settings.split(",")
+        for scale in args.scales.split(",")
+        for eps in args.epsilons.split(",")
+    ]
+    print(json.dumps({"machine": machine(), "beta_1": args.beta_1, "results": results}, indent=1))
 
 
 if __name__ == "__main__":

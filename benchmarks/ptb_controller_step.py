@@ -23,29 +23,40 @@ SMALL = dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=50, help="Timed controller samples.")
-    parser.add_argument("--num_aggregate", type=int, default=10,
-                        help="Samples averaged per Adam update.")
-    parser.add_argument("--reward_batch_size", type=int, default=64,
-                        help="Rows of the validation minibatch a reward is computed on "
-                             "(original ptb_search.sh: 20; enas_lm: the eval batch).")
+    parser.add_argument(
+        "--num_aggregate", type=int, default=10, help="Samples averaged per Adam update."
+    )
+    parser.add_argument(
+        "--reward_batch_size",
+        type=int,
+        default=64,
+        help="Rows of the validation minibatch a reward is computed on "
+        "(original ptb_search.sh: 20; enas_lm: the eval batch).",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
+
     from keras_enas import config as config_lib
     from keras_enas.tasks.ptb import search as run_ptb
 
     size = SMALL
-    child = config_lib.RNNChildConfig(num_nodes=size["num_nodes"], hidden_size=size["hidden_size"],
-                                      batch_size=size["batch_size"],
-                                      eval_batch_size=args.reward_batch_size,
-                                      bptt=size["bptt"])
+    child = config_lib.RNNChildConfig(
+        num_nodes=size["num_nodes"],
+        hidden_size=size["hidden_size"],
+        batch_size=size["batch_size"],
+        eval_batch_size=args.reward_batch_size,
+        bptt=size["bptt"],
+    )
     controller = config_lib.ControllerConfig(num_aggregate=args.num_aggregate)
     config = config_lib.PTBSearchConfig(child=child, controller=controller)
     rng = np.random.default_rng(0)
     shape = (8, args.reward_batch_size, size["bptt"])
-    reward_batches = (rng.integers(0, size["vocab_size"], shape, dtype=np.int32),
-                      rng.integers(0, size["vocab_size"], shape, dtype=np.int32))
+    reward_batches = (
+        rng.integers(0, size["vocab_size"], shape, dtype=np.int32),
+        rng.integers(0, size["vocab_size"], shape, dtype=np.int32),
+    )
     search = run_ptb.build_ptb_search(config, size["vocab_size"], reward_batches)
     accumulate = tf.function(lambda: search.trainer.accumulate(search.reward))
     apply = tf.function(search.trainer.apply)
@@ -66,23 +77,28 @@ def main():
             apply_times.append(time.perf_counter() - start)
     sample_ms = 1000 * float(np.median(sample_times))
     apply_ms = 1000 * float(np.median(apply_times)) if apply_times else 0.0
-    print(json.dumps({
-        "benchmark": "ptb_controller_step",
-        "size": size,
-        "reward_batch": [args.reward_batch_size, size["bptt"]],
-        "num_aggregate": args.num_aggregate,
-        "ms_per_controller_sample": round(sample_ms, 2),
-        "ms_per_adam_apply": round(apply_ms, 2),
-        "ms_per_controller_update_per_sample": round(sample_ms + apply_ms / args.num_aggregate,
-                                                     2),
-        "ms_per_aggregated_update": round(args.num_aggregate * sample_ms + apply_ms, 2),
-        "first_call_seconds": round(compile_seconds, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "note": "A sample = controller.sample() + child forward on one validation minibatch "
+    print(
+        json.dumps(
+            {
+                "benchmark": "ptb_controller_step",
+                "size": size,
+                "reward_batch": [args.reward_batch_size, size["bptt"]],
+                "num_aggregate": args.num_aggregate,
+                "ms_per_controller_sample": round(sample_ms, 2),
+                "ms_per_adam_apply": round(apply_ms, 2),
+                "ms_per_controller_update_per_sample": round(
+                    sample_ms + apply_ms / args.num_aggregate, 2
+                ),
+                "ms_per_aggregated_update": round(args.num_aggregate * sample_ms + apply_ms, 2),
+                "first_call_seconds": round(compile_seconds, 2),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "note": "A sample = controller.sample() + child forward on one validation minibatch "
                 "(reward c/ppl) + REINFORCE gradient accumulation, one tf.function; median "
                 "over the timed samples.",
-        "machine": machine(),
-    }))
+                "machine": machine(),
+            }
+        )
+    )
     return 0
 
 

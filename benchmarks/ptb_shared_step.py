@@ -22,15 +22,20 @@ SIZES = {  # enas_lm search (small) and the paper's child (ENAS §3.1, reference
 }
 # The same sizes with one matrix per (node, input node) instead of per (node, input, activation)
 # (--child_share_by_activation=false: the paper's and ENAS-pytorch's sharing).
-SIZES.update({f"{name}_per_input": dict(cfg, share_by_activation=False)
-              for name, cfg in list(SIZES.items())})
-STEP_NOTE = ("One tf.function: SharedRNNLM.cross_entropy (dropouts on) + 1e-7 * l2_penalty, "
-             "tape.gradient, clip_by_global_norm(0.25), SGD.apply (sparse on the banks); random "
-             "enas_lm arc per step vs one fixed arc, alternating; random tokens.")
-FLOPS_NOTE = ("Analytic, matmuls only: forward = 2BT·H·2H (node 0 x-part) + 2BT·N·H·2H (the N "
-              "recurrent node matmuls) + 2BT·H·V (tied softmax); a train step counts 3x forward "
-              "(forward, backward w.r.t. activations, backward w.r.t. weights). Elementwise ops, "
-              "softmax and the SGD update are not counted.")
+SIZES.update(
+    {f"{name}_per_input": dict(cfg, share_by_activation=False) for name, cfg in list(SIZES.items())}
+)
+STEP_NOTE = (
+    "One tf.function: SharedRNNLM.cross_entropy (dropouts on) + 1e-7 * l2_penalty, "
+    "tape.gradient, clip_by_global_norm(0.25), SGD.apply (sparse on the banks); random "
+    "enas_lm arc per step vs one fixed arc, alternating; random tokens."
+)
+FLOPS_NOTE = (
+    "Analytic, matmuls only: forward = 2BT·H·2H (node 0 x-part) + 2BT·N·H·2H (the N "
+    "recurrent node matmuls) + 2BT·H·V (tied softmax); a train step counts 3x forward "
+    "(forward, backward w.r.t. activations, backward w.r.t. weights). Elementwise ops, "
+    "softmax and the SGD update are not counted."
+)
 
 
 def step_flops(hidden_size, num_nodes, batch_size, bptt, vocab_size, share_by_activation=True):
@@ -72,8 +77,13 @@ def run_size(name, steps, jit_compile, seed=0):
     cfg = SIZES[name]
     space = rnn.RNNCellSpace(cfg["num_nodes"], "enas_lm")
     build_start = time.perf_counter()
-    child = SharedRNNLM(space, vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
-                        share_by_activation=cfg.get("share_by_activation", True), seed=seed)
+    child = SharedRNNLM(
+        space,
+        vocab_size=cfg["vocab_size"],
+        hidden_size=cfg["hidden_size"],
+        share_by_activation=cfg.get("share_by_activation", True),
+        seed=seed,
+    )
     optimizer = keras.optimizers.SGD(1.0)
     optimizer.build(child.trainable_variables)
     build_s = time.perf_counter() - build_start
@@ -86,16 +96,22 @@ def run_size(name, steps, jit_compile, seed=0):
             loss, new_state = child.cross_entropy(x, y, state, arc, training=True)
             objective = loss + 1e-7 * child.l2_penalty(arc)
         grads = tape.gradient(objective, child.trainable_variables)
-        grad_types.update({v.path: type(g).__name__
-                           for v, g in zip(child.trainable_variables, grads)})
+        grad_types.update(
+            {v.path: type(g).__name__ for v, g in zip(child.trainable_variables, grads)}
+        )
         grads, _ = tf.clip_by_global_norm(grads, 0.25)
         optimizer.apply(grads, child.trainable_variables)
         return loss, new_state
 
     rng = np.random.default_rng(seed)
     b, t, v = cfg["batch_size"], cfg["bptt"], cfg["vocab_size"]
-    batches = [(tf.constant(rng.integers(0, v, (b, t)), tf.int32),
-                tf.constant(rng.integers(0, v, (b, t)), tf.int32)) for _ in range(4)]
+    batches = [
+        (
+            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
+            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
+        )
+        for _ in range(4)
+    ]
     arcs = [tf.constant(space.random_arc(rng)) for _ in range(steps + 2)]
     state = child.initial_state(b)
     first_start = time.perf_counter()
@@ -127,8 +143,7 @@ def run_size(name, steps, jit_compile, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="small",
-                        help=f"Comma-separated, among {sorted(SIZES)}.")
+    parser.add_argument("--sizes", default="small", help=f"Comma-separated, among {sorted(SIZES)}.")
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per arc mode.")
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step.")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -146,13 +161,23 @@ def main():
         cmd += ["--jit_compile"] if args.jit_compile else []
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env["PYTHONPATH"] = os.pathsep.join(
-            [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-             env.get("PYTHONPATH", "")])
+            [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")]
+        )
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         results[size] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(json.dumps({"benchmark": "ptb_shared_step", "machine": machine(),
-                      "jit_compile": args.jit_compile, "step": STEP_NOTE,
-                      "flops_note": FLOPS_NOTE, "sizes": results}, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "ptb_shared_step",
+                "machine": machine(),
+                "jit_compile": args.jit_compile,
+                "step": STEP_NOTE,
+                "flops_note": FLOPS_NOTE,
+                "sizes": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,13 @@ def run(steps, rounds, seed=0):
     trainer.compile(optimizer=keras.optimizers.SGD(1.0))
     trainer.optimizer.build(fixed.trainable_variables)
     fixed_step = tf.function(lambda x, y: trainer.train_step((x, y))["final_train_loss"])
-    batches = [(tf.constant(rng.integers(0, v, (b, t)), tf.int32),
-                tf.constant(rng.integers(0, v, (b, t)), tf.int32)) for _ in range(4)]
+    batches = [
+        (
+            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
+            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
+        )
+        for _ in range(4)
+    ]
     state = tf.Variable(tf.zeros([b, h]))
     arc_tensors = [tf.constant(a) for a in arcs]
 
@@ -71,8 +76,10 @@ def run(steps, rounds, seed=0):
         return (*batches[i % 4], state, arc_tensors[1 + i % (len(arcs) - 1)])
 
     first = {}
-    for name, step, args in (("shared", shared_step, shared_args),
-                             ("fixed", fixed_step, lambda i: batches[i % 4])):
+    for name, step, args in (
+        ("shared", shared_step, shared_args),
+        ("fixed", fixed_step, lambda i: batches[i % 4]),
+    ):
         start = time.perf_counter()
         _timed(step, args, 2)  # trace, compile, warm up
         first[name] = time.perf_counter() - start
@@ -88,8 +95,10 @@ def run(steps, rounds, seed=0):
         "ratio_shared_over_fixed": ms["shared"] / ms["fixed"],
         "ms_min": {k: 1e3 * min(t) for k, t in times.items()},
         "warmup_s": first,
-        "num_parameters": {"shared": fixed_rnn.num_parameters(shared),
-                           "fixed": fixed_rnn.num_parameters(fixed)},
+        "num_parameters": {
+            "shared": fixed_rnn.num_parameters(shared),
+            "fixed": fixed_rnn.num_parameters(fixed),
+        },
         "fixed_arc": space.format_arc(arcs[0]),
     }
 
@@ -103,8 +112,9 @@ def main():
         parser.error("--steps and --rounds must be >= 1.")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = run(args.steps, args.rounds)
-    print(json.dumps({"benchmark": "ptb_shared_vs_fixed", "machine": machine(), **result},
-                     indent=1))
+    print(
+        json.dumps({"benchmark": "ptb_shared_vs_fixed", "machine": machine(), **result}, indent=1)
+    )
 
 
 if __name__ == "__main__":

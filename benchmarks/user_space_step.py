@@ -101,16 +101,28 @@ def main():
         t_shared = median_time(lambda a=arc_t: shared(x, y, a).numpy(), args.repeats)
         fixed = ke.fixed_model(supernet, arc)
         t_fixed = median_time(fixed_step(fixed, x, y, search.grad_clip), args.repeats)
-        rows.append({"arc": search.space.format_arc(arc), "live_blocks": live_blocks(arc),
-                     "shared_s": t_shared, "fixed_s": t_fixed, "ratio": t_shared / t_fixed})
-    report = {"benchmark": "user_space_step", "space": "examples/cifar10_space.py",
-              "batch_size": args.batch_size, "traces_of_shared_step":
-              shared.experimental_get_tracing_count(), "arcs": rows,
-              "mean_ratio": float(np.mean([r["ratio"] for r in rows])),
-              "mean_ratio_random_arcs": float(np.mean([r["ratio"] for r in rows[:args.num_arcs]])),
-              "mean_ratio_all_blocks_live": float(np.mean([
-                  r["ratio"] for r in rows if r["live_blocks"] == len(arcs[0]) // 3])),
-              "machine": machine()}
+        rows.append(
+            {
+                "arc": search.space.format_arc(arc),
+                "live_blocks": live_blocks(arc),
+                "shared_s": t_shared,
+                "fixed_s": t_fixed,
+                "ratio": t_shared / t_fixed,
+            }
+        )
+    report = {
+        "benchmark": "user_space_step",
+        "space": "examples/cifar10_space.py",
+        "batch_size": args.batch_size,
+        "traces_of_shared_step": shared.experimental_get_tracing_count(),
+        "arcs": rows,
+        "mean_ratio": float(np.mean([r["ratio"] for r in rows])),
+        "mean_ratio_random_arcs": float(np.mean([r["ratio"] for r in rows[: args.num_arcs]])),
+        "mean_ratio_all_blocks_live": float(
+            np.mean([r["ratio"] for r in rows if r["live_blocks"] == len(arcs[0]) // 3])
+        ),
+        "machine": machine(),
+    }
     print(json.dumps(report, indent=2))
 
 

@@ -20,14 +20,25 @@ FILTERS = 32
 def block(nodes, k):
     """One searchable block: chosen input, chosen op, chosen bottleneck width."""
     x = ke.InputChoice(num_chosen=1, reduction="sum", name=f"block{k}_input")(nodes)
-    x = ke.OpChoice([keras.layers.Conv2D(FILTERS, 3, padding="same", activation="relu"),
-                     keras.layers.Conv2D(FILTERS, 5, padding="same", activation="relu"),
-                     keras.layers.SeparableConv2D(FILTERS, 3, padding="same", activation="relu"),
-                     keras.layers.SeparableConv2D(FILTERS, 5, padding="same", activation="relu"),
-                     keras.layers.MaxPooling2D(3, 1, padding="same")], name=f"block{k}_op")(x)
-    x = ke.OpChoice([keras.Sequential([keras.layers.Conv2D(w, 1, activation="relu"),
-                                       keras.layers.Conv2D(FILTERS, 1)])
-                     for w in (16, 32, 64)], name=f"block{k}_width")(x)
+    x = ke.OpChoice(
+        [
+            keras.layers.Conv2D(FILTERS, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(FILTERS, 5, padding="same", activation="relu"),
+            keras.layers.SeparableConv2D(FILTERS, 3, padding="same", activation="relu"),
+            keras.layers.SeparableConv2D(FILTERS, 5, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(3, 1, padding="same"),
+        ],
+        name=f"block{k}_op",
+    )(x)
+    x = ke.OpChoice(
+        [
+            keras.Sequential(
+                [keras.layers.Conv2D(w, 1, activation="relu"), keras.layers.Conv2D(FILTERS, 1)]
+            )
+            for w in (16, 32, 64)
+        ],
+        name=f"block{k}_width",
+    )(x)
     # No BatchNormalization after a choice: its moving statistics would mix every
     # sampled architecture, and rewards are computed with training=False.
     return keras.layers.ReLU()(x)
@@ -46,11 +57,18 @@ def build_supernet(num_blocks=3):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data_dir", default="../shared/data/cifar10",
-                        help="Directory holding cifar-10-batches-py.")
+    parser.add_argument(
+        "--data_dir",
+        default="../shared/data/cifar10",
+        help="Directory holding cifar-10-batches-py.",
+    )
     parser.add_argument("--search_epochs", type=int, default=3, help="ENAS search epochs.")
-    parser.add_argument("--final_epochs", type=int, default=5,
-                        help="Epochs to train the found architecture from scratch.")
+    parser.add_argument(
+        "--final_epochs",
+        type=int,
+        default=5,
+        help="Epochs to train the found architecture from scratch.",
+    )
     parser.add_argument("--workdir", default=None, help="Optional search working directory.")
     parser.add_argument("--output_dir", default=".", help="Where the final model is saved.")
     args = parser.parse_args()
@@ -60,13 +78,20 @@ def main():
     x, y = data.x_train.astype("float32") / 255.0, data.y_train
     x_test, y_test = data.x_test.astype("float32") / 255.0, data.y_test
     n_valid = len(x) // 10
-    train = tf.data.Dataset.from_tensor_slices((x[n_valid:], y[n_valid:])).shuffle(
-        10000, seed=0).batch(64)
+    train = (
+        tf.data.Dataset.from_tensor_slices((x[n_valid:], y[n_valid:]))
+        .shuffle(10000, seed=0)
+        .batch(64)
+    )
     valid = (x[:n_valid], y[:n_valid])
 
     supernet = build_supernet()
-    search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy", workdir=args.workdir,
-                     controller={"train_steps": 20, "num_aggregate": 5})
+    search = ke.ENAS(
+        supernet,
+        loss="sparse_categorical_crossentropy",
+        workdir=args.workdir,
+        controller={"train_steps": 20, "num_aggregate": 5},
+    )
     search.fit(train, validation_data=valid, epochs=args.search_epochs, verbose=2)
     best = search.best_architecture(num_samples=50)
     print("best architecture:", best, f"({time.time() - start:.0f} s)")

@@ -22,8 +22,8 @@ HIDDEN, BPTT = 128, 20
 def windows(tokens, limit):
     """Non-overlapping (input, next-token target) windows of BPTT tokens."""
     n = (min(len(tokens), limit) - 1) // BPTT
-    x = tokens[:n * BPTT].reshape(n, BPTT)
-    y = tokens[1:n * BPTT + 1].reshape(n, BPTT)
+    x = tokens[: n * BPTT].reshape(n, BPTT)
+    y = tokens[1 : n * BPTT + 1].reshape(n, BPTT)
     return x, y
 
 
@@ -32,13 +32,21 @@ def build_supernet(vocab_size, num_layers=2):
     h = keras.layers.Embedding(vocab_size, HIDDEN)(inp)
     outputs = []
     for k in range(num_layers):
-        h = ke.OpChoice([keras.layers.LSTM(HIDDEN, return_sequences=True),
-                         keras.layers.GRU(HIDDEN, return_sequences=True),
-                         keras.layers.SimpleRNN(HIDDEN, return_sequences=True)],
-                        name=f"layer{k}_rnn")(h)
-        h = ke.OpChoice([keras.layers.Dense(HIDDEN, activation=a)
-                         for a in ("tanh", "relu", "sigmoid", "linear")],
-                        name=f"layer{k}_activation")(h)
+        h = ke.OpChoice(
+            [
+                keras.layers.LSTM(HIDDEN, return_sequences=True),
+                keras.layers.GRU(HIDDEN, return_sequences=True),
+                keras.layers.SimpleRNN(HIDDEN, return_sequences=True),
+            ],
+            name=f"layer{k}_rnn",
+        )(h)
+        h = ke.OpChoice(
+            [
+                keras.layers.Dense(HIDDEN, activation=a)
+                for a in ("tanh", "relu", "sigmoid", "linear")
+            ],
+            name=f"layer{k}_activation",
+        )(h)
         outputs.append(h)
     h = ke.InputChoice(num_chosen=1, name="output_input")(outputs)
     return keras.Model(inp, keras.layers.Dense(vocab_size, activation="softmax")(h))
@@ -52,13 +60,24 @@ def perplexity_reward(y_true, y_pred):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data_dir", default="../shared/data/ptb",
-                        help="Directory holding ptb.{train,valid,test}.txt.")
-    parser.add_argument("--train_tokens", type=int, default=200000,
-                        help="Training tokens used (the first ones of the split).")
+    parser.add_argument(
+        "--data_dir",
+        default="../shared/data/ptb",
+        help="Directory holding ptb.{train,valid,test}.txt.",
+    )
+    parser.add_argument(
+        "--train_tokens",
+        type=int,
+        default=200000,
+        help="Training tokens used (the first ones of the split).",
+    )
     parser.add_argument("--search_epochs", type=int, default=2, help="ENAS search epochs.")
-    parser.add_argument("--final_epochs", type=int, default=3,
-                        help="Epochs to train the found architecture from scratch.")
+    parser.add_argument(
+        "--final_epochs",
+        type=int,
+        default=3,
+        help="Epochs to train the found architecture from scratch.",
+    )
     parser.add_argument("--output_dir", default=".", help="Where the final model is saved.")
     args = parser.parse_args()
     start = time.time()
@@ -71,9 +90,13 @@ def main():
     train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(32)
 
     supernet = build_supernet(vocab_size)
-    search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy",
-                     reward=perplexity_reward, reward_batch_size=64,
-                     controller={"train_steps": 20, "num_aggregate": 5})
+    search = ke.ENAS(
+        supernet,
+        loss="sparse_categorical_crossentropy",
+        reward=perplexity_reward,
+        reward_batch_size=64,
+        controller={"train_steps": 20, "num_aggregate": 5},
+    )
     search.fit(train, validation_data=valid, epochs=args.search_epochs, verbose=2)
     best = search.best_architecture(num_samples=30)
     print("best architecture:", best, f"({time.time() - start:.0f} s)")

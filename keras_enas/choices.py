@@ -17,8 +17,10 @@ OP_SELECTIONS = ("switch_case", "compute_all")
 
 def _check_name(name, cls):
     if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be a non-empty string: it names the decision in the "
-                         f"architecture. Received: {cls}(name={name!r})")
+        raise ValueError(
+            f"`name` must be a non-empty string: it names the decision in the "
+            f"architecture. Received: {cls}(name={name!r})"
+        )
 
 
 def _as_layer(candidate, index):
@@ -29,8 +31,10 @@ def _as_layer(candidate, index):
         layer = candidate()
         if isinstance(layer, keras.layers.Layer):
             return layer
-    raise TypeError(f"Each candidate must be a keras Layer or a callable returning one. "
-                    f"Received: candidates[{index}]={candidate!r}")
+    raise TypeError(
+        f"Each candidate must be a keras Layer or a callable returning one. "
+        f"Received: candidates[{index}]={candidate!r}"
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_enas")
@@ -68,15 +72,20 @@ class OpChoice(keras.layers.Layer):
         _check_name(name, "OpChoice")
         super().__init__(name=name, **kwargs)
         if isinstance(candidates, keras.layers.Layer) or not candidates:
-            raise ValueError(f"`candidates` must be a non-empty list of layers. Received: "
-                             f"candidates={candidates!r} for OpChoice {name!r}")
+            raise ValueError(
+                f"`candidates` must be a non-empty list of layers. Received: "
+                f"candidates={candidates!r} for OpChoice {name!r}"
+            )
         if op_selection not in OP_SELECTIONS:
-            raise ValueError(f"`op_selection` must be one of {OP_SELECTIONS}. "
-                             f"Received: op_selection={op_selection!r}")
+            raise ValueError(
+                f"`op_selection` must be one of {OP_SELECTIONS}. "
+                f"Received: op_selection={op_selection!r}"
+            )
         self.candidates = [_as_layer(c, i) for i, c in enumerate(candidates)]
         self.op_selection = op_selection
-        self.selection = self.add_weight(shape=(), dtype="int32", initializer="zeros",
-                                         trainable=False, name="selection")
+        self.selection = self.add_weight(
+            shape=(), dtype="int32", initializer="zeros", trainable=False, name="selection"
+        )
 
     @property
     def num_tokens(self):
@@ -90,8 +99,10 @@ class OpChoice(keras.layers.Layer):
         x = keras.KerasTensor(input_shape)
         shapes = [tuple(c(x).shape) for c in self.candidates]
         if any(s != shapes[0] for s in shapes):
-            raise ValueError(f"Every candidate of OpChoice {self.name!r} must give the same "
-                             f"output shape. Received: {dict(zip(self.candidate_names, shapes))}")
+            raise ValueError(
+                f"Every candidate of OpChoice {self.name!r} must give the same "
+                f"output shape. Received: {dict(zip(self.candidate_names, shapes))}"
+            )
         self.built = True
 
     def compute_output_spec(self, inputs, training=None):
@@ -106,22 +117,26 @@ class OpChoice(keras.layers.Layer):
         index = tf.convert_to_tensor(self.selection)
         if self.op_selection == "compute_all":
             mask = tf.one_hot(index, len(self.candidates))
-            outputs = [run(c) * tf.cast(mask[i], inputs.dtype)
-                       for i, c in enumerate(self.candidates)]
+            outputs = [
+                run(c) * tf.cast(mask[i], inputs.dtype) for i, c in enumerate(self.candidates)
+            ]
             return tf.add_n(outputs)
         return tf.switch_case(index, [lambda c=c: run(c) for c in self.candidates])
 
     def get_config(self):
         config = super().get_config()
-        config.update(candidates=[keras.saving.serialize_keras_object(c)
-                                  for c in self.candidates], op_selection=self.op_selection)
+        config.update(
+            candidates=[keras.saving.serialize_keras_object(c) for c in self.candidates],
+            op_selection=self.op_selection,
+        )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["candidates"] = [keras.saving.deserialize_keras_object(c)
-                                for c in config["candidates"]]
+        config["candidates"] = [
+            keras.saving.deserialize_keras_object(c) for c in config["candidates"]
+        ]
         return cls(**config)
 
 
@@ -155,16 +170,22 @@ class InputChoice(keras.layers.Layer):
     def __init__(self, num_chosen=1, reduction="sum", name=None, **kwargs):
         _check_name(name, "InputChoice")
         super().__init__(name=name, **kwargs)
-        if num_chosen is not None and (isinstance(num_chosen, bool) or
-                                       not isinstance(num_chosen, int) or num_chosen < 1):
-            raise ValueError(f"`num_chosen` must be an int >= 1 or None. Received: "
-                             f"num_chosen={num_chosen!r} for InputChoice {name!r}")
+        if num_chosen is not None and (
+            isinstance(num_chosen, bool) or not isinstance(num_chosen, int) or num_chosen < 1
+        ):
+            raise ValueError(
+                f"`num_chosen` must be an int >= 1 or None. Received: "
+                f"num_chosen={num_chosen!r} for InputChoice {name!r}"
+            )
         if reduction not in REDUCTIONS:
-            raise ValueError(f"`reduction` must be one of {REDUCTIONS}. "
-                             f"Received: reduction={reduction!r}")
+            raise ValueError(
+                f"`reduction` must be one of {REDUCTIONS}. Received: reduction={reduction!r}"
+            )
         if reduction == "concat" and num_chosen is None:
-            raise ValueError("`reduction='concat'` needs a fixed `num_chosen` (the output "
-                             "width must not depend on the choice). Received: num_chosen=None")
+            raise ValueError(
+                "`reduction='concat'` needs a fixed `num_chosen` (the output "
+                "width must not depend on the choice). Received: num_chosen=None"
+            )
         self.num_chosen, self.reduction = num_chosen, reduction
         self.num_inputs = None
         self.selection = None
@@ -177,18 +198,29 @@ class InputChoice(keras.layers.Layer):
         return self.num_inputs if self.num_chosen is None else self.num_chosen
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(
-                input_shape[0], (list, tuple)):
-            raise ValueError(f"InputChoice {self.name!r} must be called on a list of tensors. "
-                             f"Received input shape: {input_shape}")
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or not input_shape
+            or not isinstance(input_shape[0], (list, tuple))
+        ):
+            raise ValueError(
+                f"InputChoice {self.name!r} must be called on a list of tensors. "
+                f"Received input shape: {input_shape}"
+            )
         shapes = [tuple(s) for s in input_shape]
         if any(s[1:] != shapes[0][1:] for s in shapes):
-            raise ValueError(f"The inputs of InputChoice {self.name!r} must have one shape. "
-                             f"Received shapes: {shapes}")
+            raise ValueError(
+                f"The inputs of InputChoice {self.name!r} must have one shape. "
+                f"Received shapes: {shapes}"
+            )
         self.num_inputs = len(shapes)
-        self.selection = self.add_weight(shape=(self.num_tokens,), dtype="int32",
-                                         initializer="zeros", trainable=False,
-                                         name="selection")
+        self.selection = self.add_weight(
+            shape=(self.num_tokens,),
+            dtype="int32",
+            initializer="zeros",
+            trainable=False,
+            name="selection",
+        )
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -208,8 +240,12 @@ class InputChoice(keras.layers.Layer):
         if self.num_chosen is None:
             weights = tf.cast(tf.convert_to_tensor(self.selection), stacked.dtype)  # (N,) bits
         else:
-            weights = tf.reduce_sum(tf.one_hot(tf.convert_to_tensor(self.selection), self.num_inputs,
-                                               dtype=stacked.dtype), axis=0)
+            weights = tf.reduce_sum(
+                tf.one_hot(
+                    tf.convert_to_tensor(self.selection), self.num_inputs, dtype=stacked.dtype
+                ),
+                axis=0,
+            )
         out = tf.tensordot(weights, stacked, axes=1)
         if self.reduction == "mean":
             out = out / tf.maximum(tf.reduce_sum(weights), 1.0)

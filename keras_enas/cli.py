@@ -10,8 +10,12 @@ import typing
 
 from absl import flags
 
-_SECTION_PREFIX = {"child": "child_", "controller": "controller_", "search": "search_",
-                   "data": "data_"}
+_SECTION_PREFIX = {
+    "child": "child_",
+    "controller": "controller_",
+    "search": "search_",
+    "data": "data_",
+}
 
 
 def _flag_specs(config_cls):
@@ -24,8 +28,12 @@ def _flag_specs(config_cls):
         if dataclasses.is_dataclass(f.type):
             section_default = _default(f)
             for sub in dataclasses.fields(f.type):
-                yield (_SECTION_PREFIX.get(f.name, f.name + "_") + sub.name, f.name, sub,
-                       getattr(section_default, sub.name))
+                yield (
+                    _SECTION_PREFIX.get(f.name, f.name + "_") + sub.name,
+                    f.name,
+                    sub,
+                    getattr(section_default, sub.name),
+                )
         else:
             yield f.name, None, f, _default(f)
 
@@ -54,8 +62,9 @@ def define_flags(config_cls, flag_values=flags.FLAGS):
         help_text = meta.get("help") or f"{name} (see keras_enas/config.py)."
         bounds = dict(lower_bound=meta.get("lower"), upper_bound=meta.get("upper"))
         if meta.get("choices"):
-            flags.DEFINE_enum(name, default, list(meta["choices"]), help_text,
-                              flag_values=flag_values)
+            flags.DEFINE_enum(
+                name, default, list(meta["choices"]), help_text, flag_values=flag_values
+            )
         elif kind is bool:
             flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
         elif kind is int:

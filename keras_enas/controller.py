@@ -49,13 +49,25 @@ class Controller(keras.Model):
     >>> arc, log_prob, entropy = controller.sample()   # arc: int32 [3]
     """
 
-    def __init__(self, steps, initial_anchors=0, hidden_size=100, temperature=None,
-                 tanh_constant=None, init_range=0.1, seed=None, skip_target=0.4,
-                 sample_order=None, name="controller", **kwargs):
+    def __init__(
+        self,
+        steps,
+        initial_anchors=0,
+        hidden_size=100,
+        temperature=None,
+        tanh_constant=None,
+        init_range=0.1,
+        seed=None,
+        skip_target=0.4,
+        sample_order=None,
+        name="controller",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         steps = tuple(steps)
-        schema.check_arguments(steps, initial_anchors, hidden_size, temperature, tanh_constant,
-                         init_range, skip_target)
+        schema.check_arguments(
+            steps, initial_anchors, hidden_size, temperature, tanh_constant, init_range, skip_target
+        )
         self._steps, self.initial_anchors, self.hidden_size = steps, initial_anchors, hidden_size
         self.temperature, self.tanh_constant = temperature, tanh_constant
         self.skip_target = skip_target
@@ -65,7 +77,8 @@ class Controller(keras.Model):
 
         def weight(name, shape, init=None):
             init = init or keras.initializers.RandomUniform(
-                -init_range, init_range, seed=None if seed is None else next(seeds))
+                -init_range, init_range, seed=None if seed is None else next(seeds)
+            )
             return self.add_weight(shape=shape, initializer=init, name=name)
 
         self.w_lstm = weight("w_lstm", (2 * h, 4 * h))
@@ -113,7 +126,7 @@ class Controller(keras.Model):
         """
         outputs = self._walk(1)
         outputs = (self._to_arc_order(outputs[0]),) + tuple(outputs[1:])
-        return tuple(x[0] for x in outputs[:4 if return_skip_penalty else 3])
+        return tuple(x[0] for x in outputs[: 4 if return_skip_penalty else 3])
 
     def sample_batch(self, batch_size, return_skip_penalty=False):
         """Samples `batch_size` independent arcs; outputs as `sample()` with a batch axis."""
@@ -121,7 +134,7 @@ class Controller(keras.Model):
             raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size}")
         outputs = self._walk(batch_size)
         outputs = (self._to_arc_order(outputs[0]),) + tuple(outputs[1:])
-        return outputs[:4 if return_skip_penalty else 3]
+        return outputs[: 4 if return_skip_penalty else 3]
 
     def log_prob(self, arc, return_skip_penalty=False):
         """Scores a given arc (teacher forcing: the same walk, with the arc's tokens).
@@ -139,13 +152,15 @@ class Controller(keras.Model):
         """
         arc = ops.convert_to_tensor(arc, "int32")
         if len(arc.shape) not in (1, 2) or arc.shape[-1] != self.arc_length:
-            raise ValueError(f"`arc` must have shape [{self.arc_length}] or [batch, "
-                             f"{self.arc_length}]. Received: arc.shape={arc.shape}")
+            raise ValueError(
+                f"`arc` must have shape [{self.arc_length}] or [batch, "
+                f"{self.arc_length}]. Received: arc.shape={arc.shape}"
+            )
         single = len(arc.shape) == 1
         batch = ops.expand_dims(arc, 0) if single else arc
         if self._order is not None:  # stored order -> the order the walk samples in
             batch = ops.take(batch, self._order[0], axis=1)
-        outputs = self._walk(ops.shape(batch)[0], batch)[1:4 if return_skip_penalty else 3]
+        outputs = self._walk(ops.shape(batch)[0], batch)[1 : 4 if return_skip_penalty else 3]
         return tuple(x[0] for x in outputs) if single else outputs
 
     def decision_probs(self, batch_size=1, arc=None):
@@ -172,8 +187,10 @@ class Controller(keras.Model):
         if arc is not None:
             arc = ops.convert_to_tensor(arc, "int32")
             if len(arc.shape) != 2 or arc.shape[-1] != self.arc_length:
-                raise ValueError(f"`arc` must have shape [batch, {self.arc_length}]. "
-                                 f"Received: arc.shape={arc.shape}")
+                raise ValueError(
+                    f"`arc` must have shape [batch, {self.arc_length}]. "
+                    f"Received: arc.shape={arc.shape}"
+                )
             batch_size = arc.shape[0]
         given = arc if arc is None or self._order is None else ops.take(arc, self._order[0], 1)
         self._probs_sink = []
@@ -205,11 +222,11 @@ class Controller(keras.Model):
         g_emb = ops.tile(self.g_emb, (batch_size, 1))
         x, h, c = g_emb, zeros, zeros
         anchors = [zeros] * self.initial_anchors  # feedback vectors, each (B, h)
-        keys = [zeros] * self.initial_anchors     # attention keys W1·state, each (B, h)
+        keys = [zeros] * self.initial_anchors  # attention keys W1·state, each (B, h)
         tokens, log_prob, entropy, kls, pos = [], 0.0, 0.0, [], 0
         for step in self._steps:
             h, c = self._lstm(x, h, c)
-            given = None if arc is None else arc[:, pos:pos + step.num_tokens]
+            given = None if arc is None else arc[:, pos : pos + step.num_tokens]
             pos += step.num_tokens
             if isinstance(step, base.AnchorStep):
                 if step.reset_anchors:  # micro: the reduce cell restarts its anchor list
@@ -261,7 +278,7 @@ class Controller(keras.Model):
     def _scores(self, h, keys):
         """Additive attention `vᵀ tanh(W1·anchor_j + W2·h)` over `keys`; returns (B, n)."""
         query = ops.expand_dims(ops.matmul(h, self.w_attn_2), 1)  # (B, 1, h)
-        hidden = ops.tanh(ops.stack(keys, axis=1) + query)      # (B, n, h)
+        hidden = ops.tanh(ops.stack(keys, axis=1) + query)  # (B, n, h)
         return ops.squeeze(ops.matmul(hidden, self.v_attn), -1)
 
     def _op_step(self, step, h, given):
@@ -303,4 +320,3 @@ class Controller(keras.Model):
         x = ops.einsum("bn,bnh->bh", bits, ops.stack(anchors[:n], axis=1))
         x = x / (1.0 + ops.sum(bits, axis=1, keepdims=True))
         return ops.reshape(token, (-1, n)), log_prob, entropy, x, kl
-

@@ -5,22 +5,38 @@ import os
 import matplotlib
 import numpy as np
 
-from keras_enas import canvas
-from keras_enas import layout
-from keras_enas.search_spaces import macro
-from keras_enas.search_spaces import micro
-from keras_enas.search_spaces import rnn
+from keras_enas import canvas, layout
+from keras_enas.search_spaces import macro, micro, rnn
 
 FORMATS = ("png", "svg")
-ACTIVATION_LABELS = {"tanh": "tanh", "relu": "ReLU", "identity": "identity",
-                     "sigmoid": "sigmoid"}
-OP_LABELS = {"conv3": "conv 3×3", "conv5": "conv 5×5", "sep3": "sep 3×3", "sep5": "sep 5×5",
-             "avgpool3": "avg 3×3", "maxpool3": "max 3×3", "identity": "identity"}
+ACTIVATION_LABELS = {"tanh": "tanh", "relu": "ReLU", "identity": "identity", "sigmoid": "sigmoid"}
+OP_LABELS = {
+    "conv3": "conv 3×3",
+    "conv5": "conv 5×5",
+    "sep3": "sep 3×3",
+    "sep5": "sep 5×5",
+    "avgpool3": "avg 3×3",
+    "maxpool3": "max 3×3",
+    "identity": "identity",
+}
 _MACRO_LABELS = {**OP_LABELS, "avgpool3": "avg pool 3×3", "maxpool3": "max pool 3×3"}
-COLORS = {"tanh": "#9ecae1", "relu": "#fdae6b", "identity": "#e0e0e0", "sigmoid": "#a1d99b",
-           "conv3": "#fdae6b", "conv5": "#f4845f", "sep3": "#9ecae1", "sep5": "#6baed6",
-           "avgpool3": "#a1d99b", "maxpool3": "#c7e9c0", "input": "#ffffff", "add": "#f2f2f2",
-           "merge": "#ffe08a", "output": "#ffffff", "stem": "#d9d9d9"}
+COLORS = {
+    "tanh": "#9ecae1",
+    "relu": "#fdae6b",
+    "identity": "#e0e0e0",
+    "sigmoid": "#a1d99b",
+    "conv3": "#fdae6b",
+    "conv5": "#f4845f",
+    "sep3": "#9ecae1",
+    "sep5": "#6baed6",
+    "avgpool3": "#a1d99b",
+    "maxpool3": "#c7e9c0",
+    "input": "#ffffff",
+    "add": "#f2f2f2",
+    "merge": "#ffe08a",
+    "output": "#ffffff",
+    "stem": "#d9d9d9",
+}
 _HEIGHT = canvas.HEIGHT
 
 
@@ -38,10 +54,12 @@ def _draw_dag(board, inputs, nodes, attach=(), x_spacing=1.6, left=None):
     box starts at x = `left`. Returns the node positions.
     """
     positions, routes = layout.layered_layout(inputs, attach=attach, x_spacing=x_spacing)
-    widths = {n: max(canvas.label_width(nodes[n][0].strip("$")), 0.2 * len(inputs[n]))
-              for n in inputs}
-    shift = 0.0 if left is None else left - min(x - widths[n] / 2
-                                                for n, (x, _) in positions.items())
+    widths = {
+        n: max(canvas.label_width(nodes[n][0].strip("$")), 0.2 * len(inputs[n])) for n in inputs
+    }
+    shift = (
+        0.0 if left is None else left - min(x - widths[n] / 2 for n, (x, _) in positions.items())
+    )
     positions = {n: (x + shift, y) for n, (x, y) in positions.items()}
     routes = {edge: [(x + shift, y) for x, y in points] for edge, points in routes.items()}
     for node, (x, y) in positions.items():
@@ -54,8 +72,10 @@ def _draw_dag(board, inputs, nodes, attach=(), x_spacing=1.6, left=None):
         return points[-1 if end else 0][0]
 
     for node in positions:
-        for end, edges in ((0, [(node, n) for n, ins in inputs.items() if node in ins]),
-                           (1, [(s, node) for s in dict.fromkeys(inputs[node])])):
+        for end, edges in (
+            (0, [(node, n) for n, ins in inputs.items() if node in ins]),
+            (1, [(s, node) for s in dict.fromkeys(inputs[node])]),
+        ):
             edges.sort(key=lambda edge: heading(edge, end))
             (x, y), sign = positions[node], 1 if end else -1
             y += sign * (_HEIGHT / 2 + 0.03)
@@ -71,8 +91,10 @@ def _draw_dag(board, inputs, nodes, attach=(), x_spacing=1.6, left=None):
 def _draw_rnn(cell, title):
     """The cell as in the paper's figure: x_t, h_{t-1} → node 0 → ... → avg → h_t."""
     inputs = {"x": (), "h": ()}
-    nodes = {"x": ("$x_t$", COLORS["input"], None, False),
-             "h": ("$h_{t-1}$", COLORS["input"], None, False)}
+    nodes = {
+        "x": ("$x_t$", COLORS["input"], None, False),
+        "h": ("$h_{t-1}$", COLORS["input"], None, False),
+    }
     for k, (source, activation) in enumerate(cell.nodes):
         inputs[k] = ("x", "h") if source is None else (source,)
         nodes[k] = (ACTIVATION_LABELS[activation], COLORS[activation], k, True)
@@ -82,16 +104,19 @@ def _draw_rnn(cell, title):
     board = canvas.Canvas()
     _draw_dag(board, inputs, nodes)
     if title is None:
-        title = (f"RNN cell: {len(cell.nodes)} nodes, output = avg of "
-                 f"{len(cell.loose_ends)} loose ends")
+        title = (
+            f"RNN cell: {len(cell.nodes)} nodes, output = avg of {len(cell.loose_ends)} loose ends"
+        )
     return board.finish(title)
 
 
 def _draw_cell(board, cell, name, left=None):
     """One micro cell panel: h_{i-2}, h_{i-1} → op boxes → add nodes → concat → h_i."""
     inputs = {0: (), 1: ()}
-    nodes = {0: ("$h_{i-2}$", COLORS["input"], None, False),
-             1: ("$h_{i-1}$", COLORS["input"], None, False)}
+    nodes = {
+        0: ("$h_{i-2}$", COLORS["input"], None, False),
+        1: ("$h_{i-1}$", COLORS["input"], None, False),
+    }
     ops = []
     for b, pair in enumerate(cell.nodes, start=2):
         for side, (source, op) in zip("xy", pair):
@@ -115,12 +140,15 @@ def _draw_micro(cells, title):
     _draw_cell(board, cells.normal, "normal cell")
     divide = board.extent[2] + 0.6
     _draw_cell(board, cells.reduce, "reduction cell", left=divide + 0.6)
-    board.ax.plot([divide, divide], board.extent[1::2], color="#b0b0b0", linestyle="--",
-                  linewidth=1.0)
+    board.ax.plot(
+        [divide, divide], board.extent[1::2], color="#b0b0b0", linestyle="--", linewidth=1.0
+    )
     if title is None:
-        title = (f"Micro cells: {len(cells.normal.nodes)} nodes each, output = concat of "
-                 f"{len(cells.normal.loose_ends)} (normal) and {len(cells.reduce.loose_ends)} "
-                 "(reduction) loose ends")
+        title = (
+            f"Micro cells: {len(cells.normal.nodes)} nodes each, output = concat of "
+            f"{len(cells.normal.loose_ends)} (normal) and {len(cells.reduce.loose_ends)} "
+            "(reduction) loose ends"
+        )
     return board.finish(title)
 
 
@@ -129,8 +157,10 @@ def _draw_single_cell(cell, title):
     board = canvas.Canvas()
     _draw_cell(board, cell, "")
     if title is None:
-        title = (f"Micro cell: {len(cell.nodes)} nodes, output = concat of "
-                 f"{len(cell.loose_ends)} loose ends")
+        title = (
+            f"Micro cell: {len(cell.nodes)} nodes, output = concat of "
+            f"{len(cell.loose_ends)} loose ends"
+        )
     return board.finish(title)
 
 
@@ -152,11 +182,19 @@ def _draw_macro(network, title):
     for k in network.pool_layers:
         y = (ys[k + 1] + ys[k + 2]) / 2
         board.ax.axhline(y, color="#a0a0a0", linestyle="--", linewidth=1.0, zorder=0)
-        board.text(-width / 2 - 0.4, y, "factorized reduction, stride 2", ha="right",
-                   fontsize=8, color="#606060", fontstyle="italic",
-                   bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
-    skips = [(_macro_node(name), k + 1) for k, (_, names) in enumerate(network.layers)
-             for name in names]
+        board.text(
+            -width / 2 - 0.4,
+            y,
+            "factorized reduction, stride 2",
+            ha="right",
+            fontsize=8,
+            color="#606060",
+            fontstyle="italic",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5},
+        )
+    skips = [
+        (_macro_node(name), k + 1) for k, (_, names) in enumerate(network.layers) for name in names
+    ]
     colors, linewidth = matplotlib.colormaps["tab10"], 1.0 if len(skips) < 40 else 0.8
     start, end = {}, {}
     for node in range(len(ys)):
@@ -168,16 +206,20 @@ def _draw_macro(network, title):
             end[skip] = (width / 2 + 0.03, ys[node] + dy)
     for source, target in skips:
         bulge = (0.3 + 0.12 * (target - source)) / 0.75
-        board.loop(start[source, target], end[source, target], bulge, colors(source % 10),
-                   linewidth)
+        board.loop(
+            start[source, target], end[source, target], bulge, colors(source % 10), linewidth
+        )
     if title is None:
-        title = (f"Macro network: {len(network.layers)} layers, "
-                 f"{network.num_skips} skip connections")
+        title = f"Macro network: {len(network.layers)} layers, {network.num_skips} skip connections"
     return board.finish(title)
 
 
-_DRAWERS = ((rnn.RNNCell, _draw_rnn), (macro.MacroNetwork, _draw_macro),
-            (micro.MicroCells, _draw_micro), (micro.Cell, _draw_single_cell))
+_DRAWERS = (
+    (rnn.RNNCell, _draw_rnn),
+    (macro.MacroNetwork, _draw_macro),
+    (micro.MicroCells, _draw_micro),
+    (micro.Cell, _draw_single_cell),
+)
 
 
 def figure(architecture, title=None):
@@ -212,8 +254,10 @@ def figure(architecture, title=None):
     """
     drawer = next((fn for cls, fn in _DRAWERS if isinstance(architecture, cls)), None)
     if drawer is None:
-        raise TypeError("`architecture` must be an RNNCell, MacroNetwork, MicroCells or Cell. "
-                        f"Received: {type(architecture).__name__}")
+        raise TypeError(
+            "`architecture` must be an RNNCell, MacroNetwork, MicroCells or Cell. "
+            f"Received: {type(architecture).__name__}"
+        )
     return drawer(architecture, title)
 
 
@@ -251,12 +295,14 @@ def draw(architecture, path, title=None, dpi=150, drawer=None):
     path = os.fspath(path)
     extension = os.path.splitext(path)[1][1:].lower()
     if extension not in FORMATS:
-        raise ValueError(f"`path` must end in one of {['.' + f for f in FORMATS]}. "
-                         f"Received: path={path!r}")
+        raise ValueError(
+            f"`path` must end in one of {['.' + f for f in FORMATS]}. Received: path={path!r}"
+        )
     if not dpi > 0:
         raise ValueError(f"`dpi` must be > 0. Received: dpi={dpi}")
     fig = (drawer or figure)(architecture, title)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "keras_enas"}):
-        fig.savefig(path, format=extension, dpi=dpi,
-                    metadata={"Date": None} if extension == "svg" else None)
+        fig.savefig(
+            path, format=extension, dpi=dpi, metadata={"Date": None} if extension == "svg" else None
+        )
     return path

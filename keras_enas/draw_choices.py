@@ -63,8 +63,12 @@ def draw_choices(space, arc, path=None, title=None):
             canvas.curve([placed.positions[source], *route, placed.positions[node]])
     for node, xy in placed.positions.items():
         if node in labels:
-            canvas.box(xy, labels[node], CHOICE_COLOR if node in choices else OTHER_COLOR,
-                       canvas_lib.label_width(labels[node]))
+            canvas.box(
+                xy,
+                labels[node],
+                CHOICE_COLOR if node in choices else OTHER_COLOR,
+                canvas_lib.label_width(labels[node]),
+            )
     figure = canvas.finish(title or f"{len(space.choices)} choices")
     if path:
         figure.savefig(path, dpi=100)
@@ -82,8 +86,10 @@ def figure(architecture, title=None):
     from keras_enas.search_spaces.user import UserSpace  # pylint: disable=g-import-not-at-top
 
     if not getattr(architecture, "space_choices", None):
-        raise ValueError("`architecture` must be a UserArchitecture decoded by a UserSpace. "
-                         f"Received: {architecture!r}")
+        raise ValueError(
+            "`architecture` must be a UserArchitecture decoded by a UserSpace. "
+            f"Received: {architecture!r}"
+        )
     space = UserSpace([dict(c) for c in architecture.space_choices])
     return draw_choices(space, architecture.to_dict(), title=title)
 

@@ -28,8 +28,11 @@ def _reduce(layer, inputs, value):
         return keras.layers.Rescaling(0.0, name=layer.name)(inputs[0])
     if len(chosen) == 1:
         return chosen[0]
-    reducer = {"sum": keras.layers.Add, "mean": keras.layers.Average,
-               "concat": keras.layers.Concatenate}[layer.reduction]
+    reducer = {
+        "sum": keras.layers.Add,
+        "mean": keras.layers.Average,
+        "concat": keras.layers.Concatenate,
+    }[layer.reduction]
     return reducer(name=layer.name)(chosen)
 
 
@@ -63,8 +66,10 @@ def fixed_model(model, architecture, copy_weights=False, name=None):
     ```
     """
     if not isinstance(model, (keras.Sequential,)) and not _is_functional(model):
-        raise TypeError("`fixed_model` needs a functional or Sequential supernet (a subclassed "
-                        f"model cannot be cloned). Received: {type(model).__name__}")
+        raise TypeError(
+            "`fixed_model` needs a functional or Sequential supernet (a subclassed "
+            f"model cannot be cloned). Received: {type(model).__name__}"
+        )
     choices = _architecture(model, architecture)
     pairs = []
 
@@ -89,8 +94,12 @@ def fixed_model(model, architecture, copy_weights=False, name=None):
 
 
 def _is_functional(model):
-    return isinstance(model, keras.Model) and hasattr(model, "_inbound_nodes") and hasattr(
-        model, "operations") and getattr(model, "_nodes_by_depth", None) is not None
+    return (
+        isinstance(model, keras.Model)
+        and hasattr(model, "_inbound_nodes")
+        and hasattr(model, "operations")
+        and getattr(model, "_nodes_by_depth", None) is not None
+    )
 
 
 __all__ = ["fixed_model"]

@@ -27,15 +27,21 @@ def node_depths(inputs):
     for node, node_inputs in inputs.items():
         for source in node_inputs:
             if source not in inputs:
-                raise ValueError(f"Node {node!r} reads {source!r}, which is not a node of "
-                                 "`inputs`.")
+                raise ValueError(
+                    f"Node {node!r} reads {source!r}, which is not a node of `inputs`."
+                )
     depth, pending = {}, dict(inputs)
     while pending:
-        ready = [node for node, node_inputs in pending.items()
-                 if all(source in depth for source in node_inputs)]
+        ready = [
+            node
+            for node, node_inputs in pending.items()
+            if all(source in depth for source in node_inputs)
+        ]
         if not ready:
-            raise ValueError("`inputs` must describe a DAG; these nodes are on a cycle: "
-                             f"{sorted(map(str, pending))}")
+            raise ValueError(
+                "`inputs` must describe a DAG; these nodes are on a cycle: "
+                f"{sorted(map(str, pending))}"
+            )
         for node in ready:
             depth[node] = 1 + max((depth[source] for source in pending.pop(node)), default=-1)
     return depth
@@ -81,7 +87,7 @@ def _place(layer, want, half_width):
         right[i + 1] = max(right[i + 1], right[i] + gap)
         j = len(gaps) - 1 - i
         left[j] = min(left[j], left[j + 1] - gaps[j])
-    return {node: (r + l) / 2 for node, r, l in zip(layer, right, left)}
+    return {node: (r + lf) / 2 for node, r, lf in zip(layer, right, left)}
 
 
 def _layers(inputs, attach):
@@ -139,8 +145,10 @@ def layered_layout(inputs, attach=(), x_spacing=1.0, y_spacing=1.0, sweeps=4):
     ((0.0, 0.0), (0.0, -2.0))
     """
     if not (x_spacing > 0 and y_spacing > 0):
-        raise ValueError("`x_spacing` and `y_spacing` must be > 0. Received: "
-                         f"x_spacing={x_spacing}, y_spacing={y_spacing}")
+        raise ValueError(
+            "`x_spacing` and `y_spacing` must be > 0. Received: "
+            f"x_spacing={x_spacing}, y_spacing={y_spacing}"
+        )
     depth, graph = _layers(inputs, attach)
     consumers = {node: [] for node in graph}
     for node, node_inputs in graph.items():
@@ -171,8 +179,7 @@ def layered_layout(inputs, attach=(), x_spacing=1.0, y_spacing=1.0, sweeps=4):
         want = [_mean([xs[m] for m in graph[n]], rank[n] * x_spacing) for n in layer]
         xs.update(_place(layer, want, half_width))
     positions = {node: (float(xs[node]), -depth[node] * float(y_spacing)) for node in inputs}
-    routes = {(source, node): () for node, node_inputs in inputs.items()
-              for source in node_inputs}
+    routes = {(source, node): () for node, node_inputs in inputs.items() for source in node_inputs}
     for dummy in sorted((n for n in graph if isinstance(n, _Dummy)), key=lambda d: d.layer):
         point = (float(xs[dummy]), -dummy.layer * float(y_spacing))
         routes[dummy.source, dummy.node] += (point,)

@@ -29,8 +29,10 @@ class Marginals:
 
     def to_dict(self, decimals=4):
         """A compact JSON-ready dict: `{"num_samples": N, "probs": [[p, ...], ...]}`."""
-        return {"num_samples": self.num_samples,
-                "probs": [np.round(p, decimals).tolist() for p in self.probs]}
+        return {
+            "num_samples": self.num_samples,
+            "probs": [np.round(p, decimals).tolist() for p in self.probs],
+        }
 
     def target_probability(self, arc):
         """Mean over tokens of the marginal probability of `arc`'s token (e.g. a target)."""
@@ -66,23 +68,28 @@ def controller_marginals(search_or_controller, num_samples=256):
         raise ValueError(f"`num_samples` must be an int >= 1. Received: num_samples={num_samples}")
     controller = getattr(search_or_controller, "controller", search_or_controller)
     if not hasattr(controller, "decision_probs"):
-        raise TypeError("Expected an `ENASSearch` or a `Controller`. Received: "
-                        f"{type(search_or_controller).__name__}")
+        raise TypeError(
+            "Expected an `ENASSearch` or a `Controller`. Received: "
+            f"{type(search_or_controller).__name__}"
+        )
     state = controller.sampler_state.numpy()
     try:
         _, probs = controller.decision_probs(num_samples)
     finally:
         controller.sampler_state.assign(state)
-    return Marginals(names=token_names(controller),
-                     probs=tuple(np.asarray(p, np.float64).mean(axis=0) for p in probs),
-                     num_samples=num_samples)
+    return Marginals(
+        names=token_names(controller),
+        probs=tuple(np.asarray(p, np.float64).mean(axis=0) for p in probs),
+        num_samples=num_samples,
+    )
 
 
 def token_names(controller):
     """Readable names of a controller's arc tokens, in stored arc order."""
     order = controller._order[0] if controller._order is not None else None
-    return space_lib.SearchSpace(controller.steps, controller.initial_anchors,
-                                 sample_order=order).token_names
+    return space_lib.SearchSpace(
+        controller.steps, controller.initial_anchors, sample_order=order
+    ).token_names
 
 
 def heatmap_groups(steps, marginals, sample_order=None):
@@ -106,7 +113,7 @@ def heatmap_groups(steps, marginals, sample_order=None):
     for step in steps:
         if isinstance(step, base.AnchorStep):
             continue
-        positions = order[position:position + step.num_tokens]
+        positions = order[position : position + step.num_tokens]
         position += step.num_tokens
         if isinstance(step, base.SkipChoice):
             key, row = "skips", [marginals.probs[i][1] for i in positions]
@@ -120,6 +127,6 @@ def heatmap_groups(steps, marginals, sample_order=None):
     for key, (names, rows) in groups.items():
         matrix = np.full((len(rows), max(len(r) for r in rows)), np.nan)
         for i, row in enumerate(rows):
-            matrix[i, :len(row)] = row
+            matrix[i, : len(row)] = row
         out[key] = (names, matrix)
     return out

@@ -22,13 +22,26 @@ def heatmap_figure(names, matrix, title, column_label="choice"):
     rows, columns = matrix.shape
     fig = mpl_figure.Figure(figsize=(1.6 + 0.45 * columns + 0.9, 0.9 + 0.28 * rows), dpi=100)
     ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap="viridis",
-                      aspect="auto", interpolation="nearest")
+    image = ax.imshow(
+        np.ma.masked_invalid(matrix),
+        vmin=0.0,
+        vmax=1.0,
+        cmap="viridis",
+        aspect="auto",
+        interpolation="nearest",
+    )
     if rows * columns <= 400:
         for (i, j), value in np.ndenumerate(matrix):
             if np.isfinite(value):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                        color="black" if value > 0.6 else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="black" if value > 0.6 else "white",
+                )
     ax.set_yticks(range(rows), names, fontsize=7)
     ax.set_xticks(range(columns), [str(j) for j in range(columns)], fontsize=7)
     ax.set_xlabel(column_label, fontsize=8)

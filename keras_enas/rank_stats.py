@@ -6,8 +6,9 @@ import numpy as np
 def _pairs(x, y):
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.ndim != 1 or x.shape != y.shape:
-        raise ValueError("`x` and `y` must be 1-D and of equal length. Received shapes: "
-                         f"{x.shape} and {y.shape}")
+        raise ValueError(
+            f"`x` and `y` must be 1-D and of equal length. Received shapes: {x.shape} and {y.shape}"
+        )
     if len(x) < 2:
         raise ValueError(f"At least 2 pairs are needed. Received: {len(x)} pairs")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
@@ -95,8 +96,9 @@ def bootstrap_interval(statistic, x, y, num_resamples=2000, level=0.95, seed=0):
     """
     x, y = _pairs(x, y)
     if not isinstance(num_resamples, int) or num_resamples < 1:
-        raise ValueError("`num_resamples` must be an int >= 1. "
-                         f"Received: num_resamples={num_resamples}")
+        raise ValueError(
+            f"`num_resamples` must be an int >= 1. Received: num_resamples={num_resamples}"
+        )
     if not 0 < level < 1:
         raise ValueError(f"`level` must be in (0, 1). Received: level={level}")
     rng = np.random.default_rng(seed)

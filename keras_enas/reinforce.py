@@ -45,8 +45,9 @@ class MovingAverageBaseline(keras.layers.Layer):
         if not 0 <= decay <= 1:
             raise ValueError(f"`decay` must be in [0, 1]. Received: decay={decay}")
         self.decay = decay
-        self.variable = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                        name="value")
+        self.variable = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="value"
+        )
         self.built = True
 
     @property
@@ -95,29 +96,45 @@ class ControllerTrainer(keras.layers.Layer):
     >>> metrics, arc = step()
     """
 
-    def __init__(self, controller, learning_rate=1e-3, beta_1=0.0, epsilon=1e-3,
-                 optimizer=None, baseline_decay=0.99, entropy_weight=0.0, skip_weight=0.0,
-                 num_aggregate=1, name="controller_trainer", **kwargs):
+    def __init__(
+        self,
+        controller,
+        learning_rate=1e-3,
+        beta_1=0.0,
+        epsilon=1e-3,
+        optimizer=None,
+        baseline_decay=0.99,
+        entropy_weight=0.0,
+        skip_weight=0.0,
+        num_aggregate=1,
+        name="controller_trainer",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         if not isinstance(num_aggregate, int) or num_aggregate < 1:
-            raise ValueError("`num_aggregate` must be an int >= 1. "
-                             f"Received: num_aggregate={num_aggregate}")
+            raise ValueError(
+                f"`num_aggregate` must be an int >= 1. Received: num_aggregate={num_aggregate}"
+            )
         for arg, value in (("entropy_weight", entropy_weight), ("skip_weight", skip_weight)):
             if not value >= 0:
                 raise ValueError(f"`{arg}` must be >= 0. Received: {arg}={value}")
         self.controller = controller
         self.optimizer = optimizer or keras.optimizers.Adam(
-            learning_rate, beta_1=beta_1, epsilon=epsilon)
+            learning_rate, beta_1=beta_1, epsilon=epsilon
+        )
         self.optimizer.build(controller.trainable_variables)  # no variables made in traces
         self.baseline = MovingAverageBaseline(baseline_decay)
         self.entropy_weight, self.skip_weight = entropy_weight, skip_weight
         self.num_aggregate = num_aggregate
         self.accumulators = tuple(
-            self.add_weight(shape=v.shape, initializer="zeros", trainable=False,
-                            name=f"accumulated_{v.name}")
-            for v in controller.trainable_variables)
-        self.count = self.add_weight(shape=(), dtype="int32", initializer="zeros",
-                                     trainable=False, name="count")
+            self.add_weight(
+                shape=v.shape, initializer="zeros", trainable=False, name=f"accumulated_{v.name}"
+            )
+            for v in controller.trainable_variables
+        )
+        self.count = self.add_weight(
+            shape=(), dtype="int32", initializer="zeros", trainable=False, name="count"
+        )
         self.built = True
 
     def build(self, input_shape=None):
@@ -137,8 +154,7 @@ class ControllerTrainer(keras.layers.Layer):
         """
         variables = self.controller.trainable_variables
         with tf.GradientTape() as tape:
-            arc, log_prob, entropy, skip_penalty = self.controller.sample(
-                return_skip_penalty=True)
+            arc, log_prob, entropy, skip_penalty = self.controller.sample(return_skip_penalty=True)
             with tape.stop_recording():
                 raw_reward = ops.cast(ops.stop_gradient(reward_fn(arc)), "float32")
             reward = entropy_bonus_reward(raw_reward, entropy, self.entropy_weight)
@@ -149,9 +165,15 @@ class ControllerTrainer(keras.layers.Layer):
             if grad is not None:  # None: weight unused by this space (e.g. no attention)
                 accumulator.assign_add(tf.convert_to_tensor(grad))  # densify IndexedSlices
         self.count.assign_add(1)
-        metrics = dict(reward=reward, raw_reward=raw_reward, baseline=baseline,
-                       advantage=reward - baseline, entropy=entropy, log_prob=log_prob,
-                       skip_penalty=skip_penalty)
+        metrics = dict(
+            reward=reward,
+            raw_reward=raw_reward,
+            baseline=baseline,
+            advantage=reward - baseline,
+            entropy=entropy,
+            log_prob=log_prob,
+            skip_penalty=skip_penalty,
+        )
         return metrics, arc
 
     def apply(self):
@@ -171,6 +193,7 @@ class ControllerTrainer(keras.layers.Layer):
             self.apply()
             return ops.convert_to_tensor(True)
 
-        metrics["applied"] = ops.cond(self.count >= self.num_aggregate, apply,
-                                      lambda: ops.convert_to_tensor(False))
+        metrics["applied"] = ops.cond(
+            self.count >= self.num_aggregate, apply, lambda: ops.convert_to_tensor(False)
+        )
         return metrics, arc

@@ -87,8 +87,9 @@ def _bound_names(path):
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             bound.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update(a.name if a.name == "*" else a.asname or a.name.split(".")[0]
-                         for a in node.names)
+            bound.update(
+                a.name if a.name == "*" else a.asname or a.name.split(".")[0] for a in node.names
+            )
     return bound
 
 
@@ -98,8 +99,11 @@ def _expected_deps(root, src, names, requirements, problems):
     deps = set()
     for lineno, candidates, name in _imported_names(src, tree):
         hits = [(c, names.get((s, c))) for c in candidates for s in (scope, "")]
-        hits = [f for c, f in hits if f and (name is None or c != candidates[-1]
-                                             or {name, "*"} & _bound_names(root / f))]
+        hits = [
+            f
+            for c, f in hits
+            if f and (name is None or c != candidates[-1] or {name, "*"} & _bound_names(root / f))
+        ]
         top = candidates[-1].split(".")[0]
         if hits:
             deps.add(":" + _label(hits[0]))
@@ -129,8 +133,10 @@ def parse_build(text):
         targets[name] = {
             "kind": kind,
             "srcs": ast.literal_eval(args.get("srcs", ast.List([]))),
-            "deps": [d.value if isinstance(d, ast.Constant) else ast.unparse(d).replace("'", '"')
-                     for d in getattr(args.get("deps"), "elts", [])],
+            "deps": [
+                d.value if isinstance(d, ast.Constant) else ast.unparse(d).replace("'", '"')
+                for d in getattr(args.get("deps"), "elts", [])
+            ],
             "main": ast.literal_eval(args["main"]) if "main" in args else None,
         }
     return targets, problems
@@ -155,8 +161,9 @@ def check_build(root):
             continue
         t = targets[owners[0]]
         if owners[0] != _label(src) or t["kind"] != kind:
-            problems.append(f"{src}: expected {kind} {_label(src)!r}, got {t['kind']} "
-                            f"{owners[0]!r}")
+            problems.append(
+                f"{src}: expected {kind} {_label(src)!r}, got {t['kind']} {owners[0]!r}"
+            )
         if kind == "py_binary" and t["main"] != src:
             problems.append(f"{src}: py_binary main must be {src!r}")
         if len(set(t["deps"])) != len(t["deps"]):
@@ -168,8 +175,9 @@ def check_build(root):
             dep_kind = targets.get(dep[1:], {}).get("kind")
             if dep.startswith(":") and dep_kind not in (None, "py_library"):
                 problems.append(f"{src}: depends on {dep}, a {dep_kind}")
-    problems += _cycles({n: [d[1:] for d in t["deps"] if d.startswith(":")]
-                         for n, t in targets.items()})
+    problems += _cycles(
+        {n: [d[1:] for d in t["deps"] if d.startswith(":")] for n, t in targets.items()}
+    )
     return problems
 
 
@@ -201,7 +209,7 @@ SYNTHETIC_TREE = {
     "tests/helpers.py": "import keras_enas.core\nfrom keras_enas.sub.b import B\n",
     "tests/c_test.py": "import helpers\nimport pytest\nfrom keras_enas.sub.c import *\n",
     "bin/run": "#!/usr/bin/env python\nfrom keras_enas import core\n",
-    "tools/t.py": "import sys\n\nimport u\n\nif __name__ == \"__main__\":\n    sys.exit(0)\n",
+    "tools/t.py": 'import sys\n\nimport u\n\nif __name__ == "__main__":\n    sys.exit(0)\n',
     "tools/u.py": "import os\n",
 }
 SYNTHETIC_DEPS = {  # Derived by hand from SYNTHETIC_TREE.
@@ -217,14 +225,22 @@ SYNTHETIC_DEPS = {  # Derived by hand from SYNTHETIC_TREE.
     "tools_u": set(),
 }
 MISTAKES = [  # (text in the generated BUILD, hand edit, problem it must cause)
-    ('["tests/helpers.py"],\n    deps = [\n        ":keras_enas_core",\n',
-     '["tests/helpers.py"],\n    deps = [\n',
-     r"tests/helpers\.py: deps missing \[':keras_enas_core'\], extra \[\]"),
-    ('requirement("absl-py")', '":tests_helpers"',
-     r"b\.py: deps missing \['requirement\(\"absl-py\"\)'\], extra \[':tests_helpers'\]"),
+    (
+        '["tests/helpers.py"],\n    deps = [\n        ":keras_enas_core",\n',
+        '["tests/helpers.py"],\n    deps = [\n',
+        r"tests/helpers\.py: deps missing \[':keras_enas_core'\], extra \[\]",
+    ),
+    (
+        'requirement("absl-py")',
+        '":tests_helpers"',
+        r"b\.py: deps missing \['requirement\(\"absl-py\"\)'\], extra \[':tests_helpers'\]",
+    ),
     ('name = "tools_t"', 'name = "tools_x"', r"tools/t\.py: expected py_binary 'tools_t'"),
-    ('srcs = ["tools/t.py"]', 'srcs = ["tools/gone.py"]',
-     r"tools/t\.py must have exactly one target; has \[\]"),
+    (
+        'srcs = ["tools/t.py"]',
+        'srcs = ["tools/gone.py"]',
+        r"tools/t\.py must have exactly one target; has \[\]",
+    ),
     ("py_test(", "py_library(", r"expected py_test 'tests_c_test', got py_library"),
     ('main = "bin/run"', 'main = "bin/other"', r"bin/run: py_binary main must be"),
 ]
@@ -233,7 +249,10 @@ MISTAKES = [  # (text in the generated BUILD, hand edit, problem it must cause)
 def _run_generator(root):
     return subprocess.run(
         [sys.executable, str(ROOT / "tools" / "gen_build.py"), "--root", str(root)],
-        capture_output=True, text=True, check=False)
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 class BuildFileTest(absltest.TestCase):
@@ -264,8 +283,9 @@ class BuildFileTest(absltest.TestCase):
         self.assertEqual(problems, [])
         self.assertEqual({n: set(t["deps"]) for n, t in targets.items()}, SYNTHETIC_DEPS)
         kinds = {n: t["kind"] for n, t in targets.items() if t["kind"] != "py_library"}
-        self.assertEqual(kinds, {"bin_run": "py_binary", "tools_t": "py_binary",
-                                 "tests_c_test": "py_test"})
+        self.assertEqual(
+            kinds, {"bin_run": "py_binary", "tools_t": "py_binary", "tests_c_test": "py_test"}
+        )
         self.assertEqual(check_build(self.root), [])
 
     def test_hand_edited_mistakes_are_caught(self):
@@ -278,10 +298,12 @@ class BuildFileTest(absltest.TestCase):
                 self.assertProblem(regex)
 
     def test_cycles_unresolved_and_unlisted_imports_are_reported(self):
-        self.write_tree({
-            "keras_enas/sub/b.py": "from keras_enas.sub import B\n",  # B lives in __init__
-            "keras_enas/core.py": "import yaml\nfrom keras_enas import missing\n",
-        })
+        self.write_tree(
+            {
+                "keras_enas/sub/b.py": "from keras_enas.sub import B\n",  # B lives in __init__
+                "keras_enas/core.py": "import yaml\nfrom keras_enas import missing\n",
+            }
+        )
         result = _run_generator(self.root)
         self.assertEqual(result.returncode, 1)
         self.assertIn("third-party import 'yaml' is not in requirements", result.stderr)

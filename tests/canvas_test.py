@@ -18,8 +18,11 @@ def test_figure_is_sized_to_the_drawing():
     assert np.isclose(width, (x1 - x0 + 0.5) * canvas.UNIT)
     assert np.isclose(height, (y1 - y0 + 0.5) * canvas.UNIT)
     ax = fig.axes[0]
-    assert [type(p) for p in ax.patches] == [patches.FancyBboxPatch,
-                                            patches.FancyBboxPatch, patches.FancyArrowPatch]
+    assert [type(p) for p in ax.patches] == [
+        patches.FancyBboxPatch,
+        patches.FancyBboxPatch,
+        patches.FancyArrowPatch,
+    ]
     assert [t.get_text() for t in ax.texts] == ["tanh", "avg", "7"]
 
 

@@ -38,18 +38,23 @@ def test_factorized_reduction_sees_even_then_odd_pixels(size):
         np.testing.assert_allclose(out[:, :, channel], expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("shapes,expected", [
-    (((8, 8, 12), (8, 8, 12)), ("ReLUConvBN", "ReLUConvBN")),  # stem: 3F -> F
-    (((8, 8, 4), (8, 8, 4)), (None, None)),  # already calibrated
-    (((8, 8, 20), (4, 4, 4)), ("FactorizedReduction", None)),  # after a reduction cell
-])
+@pytest.mark.parametrize(
+    "shapes,expected",
+    [
+        (((8, 8, 12), (8, 8, 12)), ("ReLUConvBN", "ReLUConvBN")),  # stem: 3F -> F
+        (((8, 8, 4), (8, 8, 4)), (None, None)),  # already calibrated
+        (((8, 8, 20), (4, 4, 4)), ("FactorizedReduction", None)),  # after a reduction cell
+    ],
+)
 def test_calibration_follows_the_input_shapes(shapes, expected):
     layer = cell_blocks.CalibrateInputs(4)
     inputs = [tf.random.normal((2, *s)) for s in shapes]
     x, y = layer(inputs)
     assert x.shape == y.shape == (2, *shapes[1][:2], 4)
-    names = tuple(None if sub is None else type(sub).__name__
-                  for sub in (layer.calibrate_x, layer.calibrate_y))
+    names = tuple(
+        None if sub is None else type(sub).__name__
+        for sub in (layer.calibrate_x, layer.calibrate_y)
+    )
     assert names == expected
 
 

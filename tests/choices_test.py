@@ -60,8 +60,10 @@ def test_nested_and_duplicate_choices_are_errors():
 def test_input_choice_reductions_and_architecture_round_trip():
     a, b, c = (np.full((2, 3), v, "float32") for v in (1.0, 2.0, 4.0))
     inputs = [keras.Input((3,)) for _ in range(3)]
-    outs = [ke.InputChoice(num_chosen=None, reduction="mean", name="subset")(inputs),
-            ke.InputChoice(num_chosen=2, reduction="concat", name="pair")(inputs)]
+    outs = [
+        ke.InputChoice(num_chosen=None, reduction="mean", name="subset")(inputs),
+        ke.InputChoice(num_chosen=2, reduction="concat", name="pair")(inputs),
+    ]
     model = keras.Model(inputs, outs)
     space = ke.space_of(model)
     assert space.arc_length == 5 and list(space.num_choices) == [2, 2, 2, 3, 3]
@@ -79,8 +81,10 @@ def test_input_choice_reductions_and_architecture_round_trip():
 class Subclassed(keras.Model):
     def __init__(self):
         super().__init__()
-        self.block = ke.OpChoice([keras.layers.Dense(4, activation="relu"),
-                                  keras.layers.Dense(4, activation="tanh")], name="block")
+        self.block = ke.OpChoice(
+            [keras.layers.Dense(4, activation="relu"), keras.layers.Dense(4, activation="tanh")],
+            name="block",
+        )
         self.head = keras.layers.Dense(2, activation="softmax")
 
     def call(self, x):
@@ -91,8 +95,12 @@ def test_subclassed_model_searches_but_cannot_be_fixed():
     model = Subclassed()
     x, y = np.random.rand(64, 3).astype("float32"), np.random.randint(0, 2, 64)
     model(x[:1])
-    search = ke.ENAS(model, loss="sparse_categorical_crossentropy",
-                     controller={"train_steps": 1, "num_aggregate": 1}, reward_batch_size=16)
+    search = ke.ENAS(
+        model,
+        loss="sparse_categorical_crossentropy",
+        controller={"train_steps": 1, "num_aggregate": 1},
+        reward_batch_size=16,
+    )
     search.fit(x, y, validation_data=(x, y), batch_size=16, epochs=1, verbose=0)
     assert search.best_architecture(num_samples=3)["block"] in (0, 1)
     with pytest.raises(TypeError, match="functional or Sequential supernet"):
@@ -105,10 +113,14 @@ def macro_with_choices(num_layers, filters=4):
     stem = conv(filters)(inp)
     nodes, prev = [stem], stem
     for k in range(num_layers):
-        ops = [conv(filters, 3), keras.layers.SeparableConv2D(filters, 3, padding="same"),
-               conv(filters, 5), keras.layers.SeparableConv2D(filters, 5, padding="same"),
-               keras.layers.AveragePooling2D(3, 1, padding="same"),
-               keras.layers.MaxPooling2D(3, 1, padding="same")]
+        ops = [
+            conv(filters, 3),
+            keras.layers.SeparableConv2D(filters, 3, padding="same"),
+            conv(filters, 5),
+            keras.layers.SeparableConv2D(filters, 5, padding="same"),
+            keras.layers.AveragePooling2D(3, 1, padding="same"),
+            keras.layers.MaxPooling2D(3, 1, padding="same"),
+        ]
         out = ke.OpChoice(ops, name=f"layer{k}_op")(prev)
         if k > 0:  # skip bits to stem, o0 .. o{k-2}
             skips = ke.InputChoice(num_chosen=None, name=f"layer{k}_skips")(nodes[:k])
@@ -129,8 +141,9 @@ def test_macro_space_written_with_choices_has_the_same_schema(num_layers):
 
 def test_compute_all_equals_switch_case_and_masks_gradients():
     inp = keras.Input((6,))
-    choice = ke.OpChoice([keras.layers.Dense(3), keras.layers.Dense(3, activation="relu")],
-                         name="dense")
+    choice = ke.OpChoice(
+        [keras.layers.Dense(3), keras.layers.Dense(3, activation="relu")], name="dense"
+    )
     model = keras.Model(inp, choice(inp))
     x = np.random.default_rng(0).random((4, 6)).astype("float32")
     for index in (0, 1):

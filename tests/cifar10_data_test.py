@@ -32,9 +32,12 @@ def stats(data):
 def _write_batch(path, num_images, start=0, protocol=4, overrides=None):
     """Writes an official-format batch whose image i has every pixel = start + i."""
     values = np.arange(start, start + num_images, dtype=np.uint8)
-    batch = {b"batch_label": b"test", b"data": np.repeat(values[:, None], 3072, axis=1),
-             b"labels": [int(v) % 10 for v in values],
-             b"filenames": [b"%d.png" % v for v in values]}
+    batch = {
+        b"batch_label": b"test",
+        b"data": np.repeat(values[:, None], 3072, axis=1),
+        b"labels": [int(v) % 10 for v in values],
+        b"filenames": [b"%d.png" % v for v in values],
+    }
     batch.update(overrides or {})
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=protocol)
@@ -51,6 +54,7 @@ def _write_set(directory, train_sizes=(6,), test_size=4):
 
 
 # --- Loading the real files ----------------------------------------------------------------
+
 
 def test_real_subset_sizes_labels_and_balance(data):
     assert data.x_train.shape == (10000, 32, 32, 3) and data.x_train.dtype == np.uint8
@@ -80,7 +84,7 @@ def test_pixel_layout_matches_raw_file_bytes(data, shared_data):
     # The pickled uint8 array is one contiguous run of bytes: find image 0's first pixels.
     first = data.x_train[0].transpose(2, 0, 1).reshape(-1)  # Back to channel-major.
     base = raw.find(first[:64].tobytes())
-    assert base > 0 and raw[base:base + 3072] == first.tobytes()
+    assert base > 0 and raw[base : base + 3072] == first.tobytes()
     i, row, col = 1234, 7, 21
     for channel in range(3):  # 1024 red, then 1024 green, then 1024 blue values, row-major.
         offset = base + i * 3072 + channel * 1024 + row * 32 + col
@@ -133,6 +137,7 @@ def test_python2_pickle_with_legacy_numpy_names_loads_without_warnings(tmp_path)
 
 # --- Unsafe, corrupt and malformed files ---------------------------------------------------
 
+
 class _RunsShell:
     def __init__(self, command):
         self.command = command
@@ -147,8 +152,11 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
     _write_set(tmp_path)
     payload = {b"data": _RunsShell(f"touch {marker}"), b"labels": []}
     path.write_bytes(pickle.dumps(payload))
-    with pytest.raises(ValueError, match=r"pickled reference to (os|posix|nt)\.system, which "
-                                         r"a CIFAR-10 batch file never holds; refusing"):
+    with pytest.raises(
+        ValueError,
+        match=r"pickled reference to (os|posix|nt)\.system, which "
+        r"a CIFAR-10 batch file never holds; refusing",
+    ):
         cifar10.read_batch_file(path)
     # The same payload written by hand with the `os` module name, protocol 0.
     path.write_bytes(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
@@ -168,20 +176,29 @@ def test_truncated_and_empty_files_give_clear_errors(tmp_path):
     _write_set(tmp_path)
     path = tmp_path / "data_batch_1"
     full = path.read_bytes()
-    for content in (full[:len(full) // 2], full[:40], b""):
+    for content in (full[: len(full) // 2], full[:40], b""):
         path.write_bytes(content)
-        with pytest.raises(ValueError, match=r"data_batch_1 is not a readable CIFAR-10 batch "
-                                             r"file \(corrupt or truncated\?\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"data_batch_1 is not a readable CIFAR-10 batch "
+            r"file \(corrupt or truncated\?\)",
+        ):
             cifar10.load_cifar10(tmp_path, download=False)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({b"data": np.zeros((4, 100), np.uint8)}, r"b'data' in .* must be a uint8 array of shape "
-                                              r"\(N, 3072\)\. Received: .*shape=\(4, 100\)"),
-    ({b"data": np.zeros((4, 3072), np.float32)}, r"b'data' .*dtype=float32"),
-    ({b"labels": [0, 1, 2]}, r"b'labels' in .* must be 4 integers in \[0, 9\]"),
-    ({b"labels": [0, 1, 2, 10]}, r"b'labels' .* must be 4 integers in \[0, 9\]"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {b"data": np.zeros((4, 100), np.uint8)},
+            r"b'data' in .* must be a uint8 array of shape "
+            r"\(N, 3072\)\. Received: .*shape=\(4, 100\)",
+        ),
+        ({b"data": np.zeros((4, 3072), np.float32)}, r"b'data' .*dtype=float32"),
+        ({b"labels": [0, 1, 2]}, r"b'labels' in .* must be 4 integers in \[0, 9\]"),
+        ({b"labels": [0, 1, 2, 10]}, r"b'labels' .* must be 4 integers in \[0, 9\]"),
+    ],
+)
 def test_wrong_shapes_and_labels_give_clear_errors(tmp_path, overrides, message):
     _write_set(tmp_path, test_size=0)
     _write_batch(tmp_path / "test_batch", 4, overrides=overrides)
@@ -192,8 +209,11 @@ def test_wrong_shapes_and_labels_give_clear_errors(tmp_path, overrides, message)
 def test_dict_without_data_or_labels_gives_clear_error(tmp_path):
     _write_set(tmp_path)
     (tmp_path / "test_batch").write_bytes(pickle.dumps({b"images": np.zeros(3, np.uint8)}))
-    with pytest.raises(ValueError, match=r"must hold a dict with keys b'data' and b'labels'.*"
-                                         r"Received: \[b'images'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"must hold a dict with keys b'data' and b'labels'.*"
+        r"Received: \[b'images'\]",
+    ):
         cifar10.load_cifar10(tmp_path, download=False)
     (tmp_path / "test_batch").write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(ValueError, match=r"Received: list"):
@@ -210,11 +230,15 @@ def test_missing_files_raise_one_clear_error(tmp_path):
     assert "cifar-10-python.tar.gz" in message and "test_batch and batches.meta" in message
     _write_set(tmp_path / cifar10.BATCH_DIR, test_size=0)
     for where in (tmp_path, tmp_path / cifar10.BATCH_DIR):  # Either way: extract in tmp_path.
-        with pytest.raises(FileNotFoundError, match=r"CIFAR-10 data not found: test_batch "
-                                                    r"missing") as info:
+        with pytest.raises(
+            FileNotFoundError,
+            match=r"CIFAR-10 data not found: test_batch "
+            r"missing",
+        ) as info:
             cifar10.load_cifar10(where, download=False)
         assert f"extract it in {tmp_path}: that creates {tmp_path}/{cifar10.BATCH_DIR}/" in (
-            str(info.value))
+            str(info.value)
+        )
 
 
 def test_tfds_fallback_when_files_are_missing(tmp_path):
@@ -228,9 +252,11 @@ def test_tfds_fallback_when_files_are_missing(tmp_path):
 
 # --- Splits, standardisation ---------------------------------------------------------------
 
+
 def test_validation_split_is_the_last_images(data):
     (x_tr, y_tr), (x_va, y_va) = pipeline.split_validation(
-        data.x_train, data.y_train, valid_fraction=0.1)
+        data.x_train, data.y_train, valid_fraction=0.1
+    )
     assert len(x_tr) == len(y_tr) == 9000 and len(x_va) == len(y_va) == 1000
     np.testing.assert_array_equal(x_va, data.x_train[-1000:])
     np.testing.assert_array_equal(y_va, data.y_train[-1000:])
@@ -241,16 +267,23 @@ def test_validation_split_is_the_last_images(data):
     assert len(x_tr) == 10000 and len(x_va) == 0
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({}, ValueError, r"Pass exactly one of `num_valid` and `valid_fraction`"),
-    ({"num_valid": 5, "valid_fraction": 0.1}, ValueError, r"exactly one.*num_valid=5"),
-    ({"num_valid": 10}, ValueError, r"`num_valid` must be smaller than the number of images "
-                                    r"\(10\)\. Received: num_valid=10"),
-    ({"num_valid": -1}, ValueError, r"`num_valid` must be >= 0\. Received: num_valid=-1"),
-    ({"num_valid": 2.0}, TypeError, r"`num_valid` must be an int"),
-    ({"valid_fraction": 1.0}, ValueError, r"`valid_fraction` must be in \[0, 1\)"),
-    ({"valid_fraction": "0.1"}, TypeError, r"`valid_fraction` must be a float"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({}, ValueError, r"Pass exactly one of `num_valid` and `valid_fraction`"),
+        ({"num_valid": 5, "valid_fraction": 0.1}, ValueError, r"exactly one.*num_valid=5"),
+        (
+            {"num_valid": 10},
+            ValueError,
+            r"`num_valid` must be smaller than the number of images "
+            r"\(10\)\. Received: num_valid=10",
+        ),
+        ({"num_valid": -1}, ValueError, r"`num_valid` must be >= 0\. Received: num_valid=-1"),
+        ({"num_valid": 2.0}, TypeError, r"`num_valid` must be an int"),
+        ({"valid_fraction": 1.0}, ValueError, r"`valid_fraction` must be in \[0, 1\)"),
+        ({"valid_fraction": "0.1"}, TypeError, r"`valid_fraction` must be a float"),
+    ],
+)
 def test_split_validation_errors(kwargs, error, message):
     x, y = np.zeros((10, 32, 32, 3), np.uint8), np.zeros(10, np.int32)
     with pytest.raises(error, match=message):
@@ -261,7 +294,8 @@ def test_split_validation_errors(kwargs, error, message):
 
 def test_standardisation_gives_zero_mean_unit_std_on_train(data):
     (x_tr, y_tr), (x_va, y_va) = pipeline.split_validation(
-        data.x_train, data.y_train, valid_fraction=0.1)
+        data.x_train, data.y_train, valid_fraction=0.1
+    )
     mean, std = pipeline.standardizer(x_tr)
     batches = list(pipeline.eval_dataset(x_tr, y_tr, 1000, mean, std))
     images = np.concatenate([b[0].numpy() for b in batches]).astype(np.float64)
@@ -293,6 +327,7 @@ def test_standardizer_errors():
 
 # --- Augmentation ----------------------------------------------------------------------------
 
+
 def _standardised(data, stats, n=64):
     return pipeline.standardize(data.x_train[:n], *stats).numpy()
 
@@ -304,8 +339,13 @@ def test_crops_are_shifted_copies_of_the_padded_image_and_flips(data, stats):
     padded = np.pad(images, [(0, 0), (4, 4), (4, 4), (0, 0)])
     found = []
     for image, result in zip(padded, out):
-        matches = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (0, 1)
-                   if np.array_equal(result, image[dy:dy + 32, dx:dx + 32][:, ::-1 if flip else 1])]
+        matches = [
+            (dy, dx, flip)
+            for dy in range(9)
+            for dx in range(9)
+            for flip in (0, 1)
+            if np.array_equal(result, image[dy : dy + 32, dx : dx + 32][:, :: -1 if flip else 1])
+        ]
         assert len(matches) == 1  # Exactly one shift (and flip) of the padded image.
         found.append(matches[0])
     offsets, flips, _ = pipeline.augment_params(tf.constant([3, 4]), 64)
@@ -323,7 +363,7 @@ def test_cutout_zeroes_a_clipped_square(data, stats):
     clipped = 0
     for before, after, (top, left) in zip(plain, cut, corners.numpy()):
         square = np.zeros((32, 32), bool)
-        square[top:top + size, left:left + size] = True  # Clipped at the border.
+        square[top : top + size, left : left + size] = True  # Clipped at the border.
         assert square.sum() == min(size, 32 - top) * min(size, 32 - left)
         clipped += square.sum() < size * size
         np.testing.assert_array_equal(after[square], 0.0)
@@ -376,33 +416,56 @@ def test_train_dataset_is_deterministic_given_the_seed():
     assert np.any(first[0] == 0.0)  # Cutout zeroes pixels that are never 0 otherwise.
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"x": np.zeros((4, 32, 32, 3), np.float32)}, TypeError, r"`x` must be a uint8 numpy"),
-    ({"x": np.zeros((4, 32, 32), np.uint8)}, ValueError, r"`x` must have shape"),
-    ({"y": np.zeros(3)}, ValueError, r"`y` must hold one label per image, shape \(4,\)"),
-    ({"batch_size": 0}, ValueError, r"`batch_size` must be in \[1, 4\]. Received: batch_size=0"),
-    ({"batch_size": 5}, ValueError, r"`batch_size` must be in \[1, 4\]"),
-    ({"seed": True}, TypeError, r"`seed` must be an int. Received: seed=True"),
-    ({"cutout": 33}, ValueError, r"`cutout` must be in \[0, 32\]. Received: cutout=33"),
-    ({"std": [1.0, 0.0, 1.0]}, ValueError, r"`mean` and `std` must be 3 per-channel values"),
-    ({"mean": [0.5, 0.5]}, ValueError, r"`mean` and `std` must be 3 per-channel values"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"x": np.zeros((4, 32, 32, 3), np.float32)}, TypeError, r"`x` must be a uint8 numpy"),
+        ({"x": np.zeros((4, 32, 32), np.uint8)}, ValueError, r"`x` must have shape"),
+        ({"y": np.zeros(3)}, ValueError, r"`y` must hold one label per image, shape \(4,\)"),
+        (
+            {"batch_size": 0},
+            ValueError,
+            r"`batch_size` must be in \[1, 4\]. Received: batch_size=0",
+        ),
+        ({"batch_size": 5}, ValueError, r"`batch_size` must be in \[1, 4\]"),
+        ({"seed": True}, TypeError, r"`seed` must be an int. Received: seed=True"),
+        ({"cutout": 33}, ValueError, r"`cutout` must be in \[0, 32\]. Received: cutout=33"),
+        ({"std": [1.0, 0.0, 1.0]}, ValueError, r"`mean` and `std` must be 3 per-channel values"),
+        ({"mean": [0.5, 0.5]}, ValueError, r"`mean` and `std` must be 3 per-channel values"),
+    ],
+)
 def test_train_dataset_errors(kwargs, error, message):
-    args = {"x": np.zeros((4, 32, 32, 3), np.uint8), "y": np.zeros(4), "batch_size": 2,
-            "mean": [0.5] * 3, "std": [0.25] * 3, "seed": 0, **kwargs}
+    args = {
+        "x": np.zeros((4, 32, 32, 3), np.uint8),
+        "y": np.zeros(4),
+        "batch_size": 2,
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        "seed": 0,
+        **kwargs,
+    }
     with pytest.raises(error, match=message):
         pipeline.train_dataset(**args)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"x": [[0] * 3] * 4}, TypeError, r"`x` must be a uint8 numpy array.*Received: list"),
-    ({"y": np.zeros(5)}, ValueError, r"`y` must hold one label per image, shape \(4,\)"),
-    ({"batch_size": 0}, ValueError, r"`batch_size` must be >= 1. Received: batch_size=0"),
-    ({"batch_size": 2.0}, TypeError, r"`batch_size` must be an int"),
-    ({"std": [0.2, 0.2, -1.0]}, ValueError, r"`mean` and `std` must be 3 per-channel values"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"x": [[0] * 3] * 4}, TypeError, r"`x` must be a uint8 numpy array.*Received: list"),
+        ({"y": np.zeros(5)}, ValueError, r"`y` must hold one label per image, shape \(4,\)"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be >= 1. Received: batch_size=0"),
+        ({"batch_size": 2.0}, TypeError, r"`batch_size` must be an int"),
+        ({"std": [0.2, 0.2, -1.0]}, ValueError, r"`mean` and `std` must be 3 per-channel values"),
+    ],
+)
 def test_eval_dataset_errors(kwargs, error, message):
-    args = {"x": np.zeros((4, 32, 32, 3), np.uint8), "y": np.zeros(4), "batch_size": 100,
-            "mean": [0.5] * 3, "std": [0.25] * 3, **kwargs}
+    args = {
+        "x": np.zeros((4, 32, 32, 3), np.uint8),
+        "y": np.zeros(4),
+        "batch_size": 100,
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        **kwargs,
+    }
     with pytest.raises(error, match=message):
         pipeline.eval_dataset(**args)

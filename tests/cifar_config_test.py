@@ -24,15 +24,30 @@ def _flags(config_cls, *argv):
 
 def test_search_flags_default_to_the_macro_search_of_the_paper():
     values = _flags(CIFARSearchConfig)
-    expected = dict(search_space="macro", child_num_layers=12, child_filters=36,
-                    child_batch_size=128, child_lr_max=0.05, child_lr_min=5e-4,
-                    child_lr_t0=10, child_lr_t_mul=2, child_l2=2.5e-4, child_dropout=0.1,
-                    child_grad_clip=5.0, controller_hidden_size=64,
-                    controller_temperature=0.0, controller_tanh_constant=1.5,
-                    controller_learning_rate=1e-3, controller_entropy_weight=1e-4,
-                    controller_train_steps=50, controller_num_aggregate=20,
-                    controller_skip_target=0.4, controller_skip_weight=0.8,
-                    search_num_epochs=310, data_valid_fraction=0.1)
+    expected = dict(
+        search_space="macro",
+        child_num_layers=12,
+        child_filters=36,
+        child_batch_size=128,
+        child_lr_max=0.05,
+        child_lr_min=5e-4,
+        child_lr_t0=10,
+        child_lr_t_mul=2,
+        child_l2=2.5e-4,
+        child_dropout=0.1,
+        child_grad_clip=5.0,
+        controller_hidden_size=64,
+        controller_temperature=0.0,
+        controller_tanh_constant=1.5,
+        controller_learning_rate=1e-3,
+        controller_entropy_weight=1e-4,
+        controller_train_steps=50,
+        controller_num_aggregate=20,
+        controller_skip_target=0.4,
+        controller_skip_weight=0.8,
+        search_num_epochs=310,
+        data_valid_fraction=0.1,
+    )
     assert {name: values[name].value for name in expected} == expected
     assert all(values[name].help.endswith(".") for name in values)  # full-sentence help
     config = cli.config_from_flags(CIFARSearchConfig, values)
@@ -70,8 +85,11 @@ def test_registry_dispatches_on_the_space_name():
     reference = build_fixed_macro(space, arc, image_shape=(8, 8, 3), **options)
     assert fixed.count_params() == reference.count_params()
     assert cifar_models.final_callbacks("macro", fixed, CIFARChildConfig()) == []
-    with pytest.raises(ValueError, match=r"No CIFAR-10 models are registered for search "
-                                         r"space 'nope'; available: \[.*'macro'.*\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"No CIFAR-10 models are registered for search "
+        r"space 'nope'; available: \[.*'macro'.*\]",
+    ):
         cifar_models.family("nope")
 
 
@@ -86,8 +104,9 @@ def test_standardize_maps_raw_pixels_of_any_dtype():
 
 
 def test_drop_path_keep_prob_turns_on_drop_path_in_micro_final_training_only():
-    values = _flags(CIFARFinalConfig, "--search_space=micro", "--fixed_arc=0",
-                    "--child_drop_path_keep_prob=0.6")
+    values = _flags(
+        CIFARFinalConfig, "--search_space=micro", "--fixed_arc=0", "--child_drop_path_keep_prob=0.6"
+    )
     child = cli.config_from_flags(CIFARFinalConfig, values).child
     assert child.drop_path_keep_prob == 0.6
     final = cifar_models.options_from_config("micro", child, final=True)
@@ -99,7 +118,6 @@ def test_drop_path_keep_prob_turns_on_drop_path_in_micro_final_training_only():
         CIFARChildConfig(drop_path_keep_prob=1.5)
 
 
-
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
 
@@ -108,7 +126,8 @@ def test_every_cifar_flagfile_parses_into_its_config(path):
     config_cls = CIFARSearchConfig if "_search" in path.name else CIFARFinalConfig
     extra = []  # final flagfiles without a published arc take one on the command line
     if config_cls is CIFARFinalConfig and not any(
-            line.startswith("--fixed_arc=") for line in path.read_text().splitlines()):
+        line.startswith("--fixed_arc=") for line in path.read_text().splitlines()
+    ):
         extra = ["--fixed_arc=1 5 1 4 0 1"]
     values = _flags(config_cls, f"--flagfile={path}", *extra)
     config = cli.config_from_flags(config_cls, values)

@@ -19,8 +19,10 @@ def _network(aux=False):
 
 def _data(seed=0):
     rng = np.random.default_rng(seed)
-    return (tf.constant(rng.normal(size=(8, 4, 4, 3)) * 100, tf.float32),
-            tf.constant(rng.integers(0, 10, size=8), tf.int32))
+    return (
+        tf.constant(rng.normal(size=(8, 4, 4, 3)) * 100, tf.float32),
+        tf.constant(rng.integers(0, 10, size=8), tf.int32),
+    )
 
 
 def _weights(model):
@@ -28,8 +30,9 @@ def _weights(model):
 
 
 def _update_norm(before, model):
-    return float(np.sqrt(sum(np.sum((a - w.numpy()) ** 2)
-                             for a, w in zip(before, model.trainable_weights))))
+    return float(
+        np.sqrt(sum(np.sum((a - w.numpy()) ** 2) for a, w in zip(before, model.trainable_weights)))
+    )
 
 
 @pytest.mark.parametrize("clip", [0.0, 1e-3])
@@ -56,22 +59,30 @@ def test_objective_adds_l2_and_the_aux_loss():
     assert float(objective) == pytest.approx(float(loss))
     trainer = ClassifierTrainer(network, l2=1e-2, aux_weight=0.4)
     loss, objective, _ = trainer.objective(images, labels)
-    squares = sum(float(tf.reduce_sum(w ** 2)) for w in network.trainable_weights)
+    squares = sum(float(tf.reduce_sum(w**2)) for w in network.trainable_weights)
     aux_logits = network(images)[1]
-    aux = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels,
-                                                                              aux_logits)))
-    assert float(objective) == pytest.approx(float(loss) + 0.4 * aux + 1e-2 * squares,
-                                             rel=1e-5)
+    aux = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, aux_logits)))
+    assert float(objective) == pytest.approx(float(loss) + 0.4 * aux + 1e-2 * squares, rel=1e-5)
 
 
 def test_fit_logs_final_train_and_final_test_figures():
     trainer = ClassifierTrainer(_network(), l2=1e-4)
     trainer.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True))
     data = tf.data.Dataset.from_tensors(_data())
-    history = trainer.fit(data, validation_data=data, epochs=2, verbose=0, shuffle=False,
-                          callbacks=[FinalTestLabels()])
-    assert {"final_train_loss", "final_train_accuracy", "final_test_loss",
-            "final_test_accuracy"} <= set(history.history)
+    history = trainer.fit(
+        data,
+        validation_data=data,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[FinalTestLabels()],
+    )
+    assert {
+        "final_train_loss",
+        "final_train_accuracy",
+        "final_test_loss",
+        "final_test_accuracy",
+    } <= set(history.history)
     assert not any(key.startswith("val_") for key in history.history)
 
 

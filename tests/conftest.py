@@ -25,8 +25,10 @@ def shared_data():
     """The directory holding `ptb/` and `cifar10/` (../shared/data or $KERAS_ENAS_DATA)."""
     path = _shared_data()
     if path is None:
-        pytest.fail("Real data not found: set KERAS_ENAS_DATA to the directory holding "
-                    "ptb/ and cifar10/ (../shared/data beside the repository).")
+        pytest.fail(
+            "Real data not found: set KERAS_ENAS_DATA to the directory holding "
+            "ptb/ and cifar10/ (../shared/data beside the repository)."
+        )
     return path
 
 
@@ -36,7 +38,9 @@ def _restore_op_determinism():
     determinism, unseeded random ops raise, which would fail unrelated later tests."""
     yield
     import sys
+
     if "tensorflow" in sys.modules:
         from tensorflow.python.framework import config as tf_config
+
         if tf_config.is_op_determinism_enabled():
             tf_config.disable_op_determinism()

@@ -5,11 +5,25 @@ import json
 from keras_enas.draw_choices import choice_graph, draw_choices
 from keras_enas.search_spaces.user import UserSpace
 
-CONFIG = {"choices": [
-    {"name": "block1", "kind": "op", "candidates": ["conv3", "conv5", "pool"], "num_chosen": 1,
-     "inputs": ["stem"]},
-    {"name": "skips", "kind": "input", "candidates": ["stem", "block1"], "num_chosen": None,
-     "reduction": "sum", "inputs": ["stem", "block1"]}]}
+CONFIG = {
+    "choices": [
+        {
+            "name": "block1",
+            "kind": "op",
+            "candidates": ["conv3", "conv5", "pool"],
+            "num_chosen": 1,
+            "inputs": ["stem"],
+        },
+        {
+            "name": "skips",
+            "kind": "input",
+            "candidates": ["stem", "block1"],
+            "num_chosen": None,
+            "reduction": "sum",
+            "inputs": ["stem", "block1"],
+        },
+    ]
+}
 
 
 def test_graph_has_only_chosen_inputs():

@@ -61,8 +61,10 @@ def _expected_labels(architecture):
 
 def _svg_texts(path):
     root = ET.parse(path).getroot()  # parses as XML
-    return ["".join(element.itertext()).strip()
-            for element in root.iter("{http://www.w3.org/2000/svg}text")]
+    return [
+        "".join(element.itertext()).strip()
+        for element in root.iter("{http://www.w3.org/2000/svg}text")
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
@@ -92,10 +94,18 @@ def test_png_is_a_real_picture(name, tmp_path):
     pixels = mpl_image.imread(path)[..., :3]
     assert min(pixels.shape[:2]) > 300
     # Every op / activation used is drawn as a box filled with its own color.
-    names = ({act for _, act in architecture.nodes} if hasattr(architecture, "loose_ends") else
-             {op for op, _ in architecture.layers} if hasattr(architecture, "pool_layers") else
-             {op for cell in (architecture.normal, architecture.reduce)
-              for pair in cell.nodes for _, op in pair})
+    names = (
+        {act for _, act in architecture.nodes}
+        if hasattr(architecture, "loose_ends")
+        else {op for op, _ in architecture.layers}
+        if hasattr(architecture, "pool_layers")
+        else {
+            op
+            for cell in (architecture.normal, architecture.reduce)
+            for pair in cell.nodes
+            for _, op in pair
+        }
+    )
     for used in names:
         color = np.array(mpl_colors.to_rgb(draw.COLORS[used]))
         assert np.any(np.all(np.abs(pixels - color) < 2 / 255, axis=-1)), used
@@ -138,29 +148,39 @@ def test_errors(tmp_path):
 
 
 def _draw_arc(*args):
-    return subprocess.run([sys.executable, str(DRAW_ARC), *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(DRAW_ARC), *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_draw_arc_draws_the_published_arcs(tmp_path):
     path = tmp_path / "ptb.svg"
-    result = _draw_arc("--search_space=ptb_rnn", "--arc_format=original",
-                       f"--fixed_arc={PTB_FINAL}", f"--output={path}")
+    result = _draw_arc(
+        "--search_space=ptb_rnn",
+        "--arc_format=original",
+        f"--fixed_arc={PTB_FINAL}",
+        f"--output={path}",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(path)
     assert _svg_texts(path).count("ReLU") == 7  # num_nodes = 12 inferred from 23 tokens
 
 
 def test_draw_arc_fails_cleanly(tmp_path):
-    result = _draw_arc("--search_space=micro", f"--fixed_arc={MICRO_FINAL} 7",
-                       f"--output={tmp_path / 'micro.png'}")
+    result = _draw_arc(
+        "--search_space=micro", f"--fixed_arc={MICRO_FINAL} 7", f"--output={tmp_path / 'micro.png'}"
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "draw_arc: error: A micro arc has 8 tokens per decided node (40 for 5 nodes); "
-        "received 41.")
-    result = _draw_arc("--search_space=micro", f"--fixed_arc={MICRO_FINAL[:-1]}9",
-                       f"--output={tmp_path / 'micro.gif'}")
+        "draw_arc: error: A micro arc has 8 tokens per decided node (40 for 5 nodes); received 41."
+    )
+    result = _draw_arc(
+        "--search_space=micro",
+        f"--fixed_arc={MICRO_FINAL[:-1]}9",
+        f"--output={tmp_path / 'micro.gif'}",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(
-        "draw_arc: error: Invalid micro arc: token 39 (reduce node 6 y op) is 9")
+        "draw_arc: error: Invalid micro arc: token 39 (reduce node 6 y op) is 9"
+    )
     assert not list(tmp_path.iterdir())

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas.layers.drop_path import DropPathSchedule, ScheduledDropPath
-from keras_enas.layers.drop_path import drop_path_layers, set_drop_path_progress
+from keras_enas.layers.drop_path import (
+    DropPathSchedule,
+    ScheduledDropPath,
+    drop_path_layers,
+    set_drop_path_progress,
+)
 
 
 @pytest.mark.parametrize("layer_id,progress", [(16, 0.5), (16, 1.0), (5, 1.0)])
@@ -52,7 +56,8 @@ def test_schedule_callback_follows_the_optimizer_step():
     assert float(layer.progress) == 1.0  # capped
     seen = []
     record = keras.callbacks.LambdaCallback(
-        on_train_batch_begin=lambda batch, logs: seen.append(float(layer.progress)))
+        on_train_batch_begin=lambda batch, logs: seen.append(float(layer.progress))
+    )
     model.optimizer.iterations.assign(0)
     model.fit(*data, batch_size=2, epochs=2, verbose=0, callbacks=[DropPathSchedule(), record])
     np.testing.assert_allclose(seen, np.arange(1, 9) / 8)  # total = 2 epochs x 4 steps

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enas.run import records
-from keras_enas.tasks.ptb import export
 from keras_enas.config.ptb_final import PTB_FINAL_ARC
 from keras_enas.models import fixed_rnn
+from keras_enas.run import records
 from keras_enas.search_spaces import rnn
+from keras_enas.tasks.ptb import export
 
 V, H = 50, 12
 SENTENCE = [[3, 17, 4, 41, 9, 9, 28, 0, 5, 12, 33, 7]]
@@ -43,9 +43,14 @@ print(json.dumps({
 
 def _serve(export_dir, tokens, width):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH="")
-    proc = subprocess.run([sys.executable, "-c", _SERVE, str(export_dir), json.dumps(tokens),
-                           str(width)], capture_output=True, text=True, timeout=120, env=env,
-                          cwd="/")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SERVE, str(export_dir), json.dumps(tokens), str(width)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd="/",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -56,8 +61,9 @@ def test_export_serves_the_same_likelihood_in_a_fresh_process(cell, tmp_path):
     arc = space.parse(PTB_FINAL_ARC) if cell == "enas" else None
     model = fixed_rnn.build_fixed_model(space, arc, V, H, cell=cell, init_range=0.4, seed=2)
     export_dir = tmp_path / "export"
-    assert export.export_ptb_model(model, str(export_dir), space, arc,
-                               extra={"final_test_ppl": 1.5}) == str(export_dir)
+    assert export.export_ptb_model(
+        model, str(export_dir), space, arc, extra={"final_test_ppl": 1.5}
+    ) == str(export_dir)
     tokens = np.asarray(SENTENCE, np.int32)
     width = model.inputs[1].shape[-1]
     logits, _ = model([tokens, np.zeros((1, width), np.float32)])

@@ -22,8 +22,15 @@ def _inputs(batch=3, steps=6, width=H, seed=0):
 
 
 def _shared(space, output_mode="loose_ends", share_by_activation=True):
-    shared = SharedRNNLM(space, vocab_size=V, hidden_size=H, output_mode=output_mode,
-                         share_by_activation=share_by_activation, init_range=0.5, seed=0)
+    shared = SharedRNNLM(
+        space,
+        vocab_size=V,
+        hidden_size=H,
+        output_mode=output_mode,
+        share_by_activation=share_by_activation,
+        init_range=0.5,
+        seed=0,
+    )
     x, state = _inputs()
     shared(x, state, space.random_arc(0))
     return shared
@@ -119,8 +126,9 @@ def test_save_and_load_keras_file_gives_the_same_outputs(cell, tmp_path):
 def test_dropout_only_in_training_and_masks_fixed_over_time():
     space = rnn.RNNCellSpace(4, "enas_lm")
     arc = space.parse("0 3 1 1 0 2")
-    model = fixed_rnn.build_fixed_model(space, arc, V, H, drop_e=0.0, drop_i=0.0, drop_x=0.0,
-                                        drop_l=0.0, drop_o=0.5, seed=0)
+    model = fixed_rnn.build_fixed_model(
+        space, arc, V, H, drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0, drop_o=0.5, seed=0
+    )
     x, state = _inputs(steps=10)
     eval_logits = model([x, state], training=False)[0]
     np.testing.assert_array_equal(eval_logits, model([x, state], training=False)[0])

@@ -63,7 +63,7 @@ def find_cycle(graph):
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -81,10 +81,10 @@ def find_cycle(graph):
 
 
 class ImportGraphTest(absltest.TestCase):
-
     def test_find_cycle_sees_a_cycle(self):
-        self.assertEqual(find_cycle({"a": {"b": []}, "b": {"c": []}, "c": {"a": []}}),
-                         ["a", "b", "c", "a"])
+        self.assertEqual(
+            find_cycle({"a": {"b": []}, "b": {"c": []}, "c": {"a": []}}), ["a", "b", "c", "a"]
+        )
         self.assertIsNone(find_cycle({"a": {"b": []}, "b": {}, "c": {"a": []}}))
 
     def test_folders_import_each_other_without_cycles(self):
@@ -93,8 +93,9 @@ class ImportGraphTest(absltest.TestCase):
         cycle = find_cycle(graph)
         where = ""
         if cycle:
-            where = "; ".join(f"{a} → {b} in {graph[a][b][0]}"
-                              for a, b in itertools.pairwise(cycle))
+            where = "; ".join(
+                f"{a} → {b} in {graph[a][b][0]}" for a, b in itertools.pairwise(cycle)
+            )
         self.assertIsNone(cycle, f"import cycle between folders: {where}")
 
     def test_search_spaces_import_no_tensorflow(self):
@@ -103,23 +104,28 @@ class ImportGraphTest(absltest.TestCase):
                 top = name.split(".")[0]
                 self.assertNotIn(top, THIRD_PARTY_TF, f"{path} imports {name}")
                 if top == "keras_enas":
-                    self.assertTrue(name.startswith("keras_enas.search_spaces"),
-                                    f"{path} imports {name} outside search_spaces/")
+                    self.assertTrue(
+                        name.startswith("keras_enas.search_spaces"),
+                        f"{path} imports {name} outside search_spaces/",
+                    )
 
     def test_no_module_imports_bin_or_tests(self):
         for path in sorted(PACKAGE.rglob("*.py")):
             for name in _imports(path):
-                self.assertNotIn(name.split(".")[0], ("bin", "tests", "conftest"),
-                                 f"{path} imports {name}")
+                self.assertNotIn(
+                    name.split(".")[0], ("bin", "tests", "conftest"), f"{path} imports {name}"
+                )
 
     def test_only_entry_points_import_data(self):
         for path, node in _files():
             if node == "data":
                 continue
             for name in _imports(path):
-                self.assertFalse(name.startswith("keras_enas.data"),
-                                 f"{path} imports {name}: only bin/, tests and the tasks' "
-                                 "entry points may import data/")
+                self.assertFalse(
+                    name.startswith("keras_enas.data"),
+                    f"{path} imports {name}: only bin/, tests and the tasks' "
+                    "entry points may import data/",
+                )
 
 
 if __name__ == "__main__":

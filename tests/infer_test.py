@@ -13,14 +13,21 @@ def _zeros(count):
     return " ".join(["0"] * count)
 
 
-@pytest.mark.parametrize("search_space,fixed_arc,kwargs,config", [
-    ("ptb_rnn", PTB_FINAL, {"arc_format": "original"},
-     {"num_nodes": 12, "arc_format": "original"}),
-    ("ptb_rnn", ENAS_LM_FINAL, {}, {"num_nodes": 9, "arc_format": "enas_lm"}),
-    ("micro", MICRO_FINAL, {}, {"num_nodes": 5}),
-    ("macro", _zeros(78), {}, {"num_layers": 12}),
-    ("macro", _zeros(300), {}, {"num_layers": 24}),
-])
+@pytest.mark.parametrize(
+    "search_space,fixed_arc,kwargs,config",
+    [
+        (
+            "ptb_rnn",
+            PTB_FINAL,
+            {"arc_format": "original"},
+            {"num_nodes": 12, "arc_format": "original"},
+        ),
+        ("ptb_rnn", ENAS_LM_FINAL, {}, {"num_nodes": 9, "arc_format": "enas_lm"}),
+        ("micro", MICRO_FINAL, {}, {"num_nodes": 5}),
+        ("macro", _zeros(78), {}, {"num_layers": 12}),
+        ("macro", _zeros(300), {}, {"num_layers": 24}),
+    ],
+)
 def test_sizes_are_inferred_from_the_length(search_space, fixed_arc, kwargs, config):
     space = infer.infer_space(search_space, fixed_arc, **kwargs)
     assert space.name == search_space and space.get_config() == config
@@ -33,20 +40,23 @@ def test_explicit_sizes_win():
     assert infer.infer_space("micro", MICRO_FINAL, num_nodes=2).num_nodes == 2
 
 
-@pytest.mark.parametrize("search_space,fixed_arc,kwargs,message", [
-    ("ptb_rnn", _zeros(22), {"arc_format": "original"}, "2N - 1 tokens"),
-    ("ptb_rnn", _zeros(1), {"arc_format": "original"}, "2N - 1 tokens"),
-    ("ptb_rnn", _zeros(15), {}, r"2\(N - 1\) tokens"),
-    ("ptb_rnn", _zeros(16), {"arc_format": "fancy"}, "`arc_format` must be one of"),
-    ("macro", _zeros(77), {}, r"L\(L \+ 1\)/2 tokens"),
-    ("macro", _zeros(3), {}, r"L >= 3"),
-    ("micro", _zeros(41), {}, "8 tokens per decided node"),
-    ("micro", MICRO_FINAL, {"arc_format": "enas_lm"}, "`arc_format` does not apply"),
-    ("macro", _zeros(78), {"num_nodes": 3}, "`num_nodes` does not apply"),
-    ("ptb_rnn", ENAS_LM_FINAL, {"num_layers": 3}, "`num_layers` does not apply"),
-    ("micro", "  ", {}, "at least one token"),
-    ("cnn", "0 1", {}, "`search_space` must be one of"),
-])
+@pytest.mark.parametrize(
+    "search_space,fixed_arc,kwargs,message",
+    [
+        ("ptb_rnn", _zeros(22), {"arc_format": "original"}, "2N - 1 tokens"),
+        ("ptb_rnn", _zeros(1), {"arc_format": "original"}, "2N - 1 tokens"),
+        ("ptb_rnn", _zeros(15), {}, r"2\(N - 1\) tokens"),
+        ("ptb_rnn", _zeros(16), {"arc_format": "fancy"}, "`arc_format` must be one of"),
+        ("macro", _zeros(77), {}, r"L\(L \+ 1\)/2 tokens"),
+        ("macro", _zeros(3), {}, r"L >= 3"),
+        ("micro", _zeros(41), {}, "8 tokens per decided node"),
+        ("micro", MICRO_FINAL, {"arc_format": "enas_lm"}, "`arc_format` does not apply"),
+        ("macro", _zeros(78), {"num_nodes": 3}, "`num_nodes` does not apply"),
+        ("ptb_rnn", ENAS_LM_FINAL, {"num_layers": 3}, "`num_layers` does not apply"),
+        ("micro", "  ", {}, "at least one token"),
+        ("cnn", "0 1", {}, "`search_space` must be one of"),
+    ],
+)
 def test_errors(search_space, fixed_arc, kwargs, message):
     with pytest.raises(ValueError, match=message):
         infer.infer_space(search_space, fixed_arc, **kwargs)

@@ -18,8 +18,9 @@ def _rnn_graph(arc_format, num_nodes, fixed_arc):
     space = get_space("ptb_rnn", num_nodes=num_nodes, arc_format=arc_format)
     cell = space.decode(space.parse(fixed_arc))
     graph = {"x": (), "h": ()}
-    graph.update({k: ("x", "h") if inp is None else (inp,) for k, (inp, _) in
-                  enumerate(cell.nodes)})
+    graph.update(
+        {k: ("x", "h") if inp is None else (inp,) for k, (inp, _) in enumerate(cell.nodes)}
+    )
     graph.update({"avg": cell.loose_ends, "out": ("avg",)})
     return graph, ()
 
@@ -47,10 +48,13 @@ def _random_dag(seed, size=20):
     return graph, ()
 
 
-GRAPHS = {"ptb_final": _rnn_graph("original", 12, PTB_FINAL),
-          "enas_lm_final": _rnn_graph("enas_lm", 9, ENAS_LM_FINAL),
-          "micro_normal": _micro_graph("normal"), "micro_reduce": _micro_graph("reduce"),
-          **{f"random_{seed}": _random_dag(seed) for seed in range(3)}}
+GRAPHS = {
+    "ptb_final": _rnn_graph("original", 12, PTB_FINAL),
+    "enas_lm_final": _rnn_graph("enas_lm", 9, ENAS_LM_FINAL),
+    "micro_normal": _micro_graph("normal"),
+    "micro_reduce": _micro_graph("reduce"),
+    **{f"random_{seed}": _random_dag(seed) for seed in range(3)},
+}
 
 
 def test_node_depths_is_the_longest_path():
@@ -80,8 +84,7 @@ def test_boxes_and_waypoints_do_not_overlap(name):
         # One waypoint on every layer strictly between the edge's ends, top to bottom.
         assert [y for _, y in points] == list(np.arange(top - 1, bottom, -1.0))
         for x, y in points:  # a box takes x_spacing / 2 either side, a waypoint a quarter
-            assert all(abs(x - px) >= 0.75 * 1.5 - 1e-9
-                       for px, py in positions.values() if py == y)
+            assert all(abs(x - px) >= 0.75 * 1.5 - 1e-9 for px, py in positions.values() if py == y)
 
 
 def test_rnn_layers_follow_the_cell():

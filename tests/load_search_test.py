@@ -31,8 +31,9 @@ def test_ptb_search_reopens_with_its_weights_and_controller(tmp_path):
     assert int(search.epochs_done.numpy()) == 1
     assert json.loads((tmp_path / "run_info.json").read_text()) == {"vocab_size": 50}
     # The restored shared weights are the trained ones, not a fresh initialisation.
-    assert any(not np.array_equal(a, b.numpy())
-               for a, b in zip(fresh, search.child.trainable_variables))
+    assert any(
+        not np.array_equal(a, b.numpy()) for a, b in zip(fresh, search.child.trainable_variables)
+    )
     again = keras_enas.load_search(tmp_path)
     _same_variables(search.variables, again.variables)
     np.testing.assert_array_equal(search.sample_arc().numpy(), again.sample_arc().numpy())
@@ -43,6 +44,7 @@ def test_cifar_search_reopens_without_data(tmp_path):
     config = tiny_search_config(str(tmp_path))
     images, labels = random_images(64, seed=6)
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
     train = tf.data.Dataset.from_tensor_slices((standardized(images), labels)).batch(8, True)
     run_cifar.run_cifar_search(config, train, train.take(2), random_images(16), MEAN, STD)
     search = keras_enas.load_search(str(tmp_path))
@@ -70,8 +72,9 @@ def test_load_search_errors_and_a_plugged_in_loader(tmp_path):
     try:
         with pytest.raises(ValueError, match=r"'plug_test' search space registers no loader"):
             keras_enas.load_search(str(tmp_path))
-        registry.register_space(registry.SpaceSpec("plug_test", space=lambda: None,
-                                                   loader=loader), overwrite=True)
+        registry.register_space(
+            registry.SpaceSpec("plug_test", space=lambda: None, loader=loader), overwrite=True
+        )
         search = keras_enas.load_search(str(tmp_path), model="my supernet")
         assert seen["model"] == "my supernet" and seen["run_info"] == {}
         assert search.config == {"search_space": "plug_test"}

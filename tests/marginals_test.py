@@ -14,12 +14,21 @@ from keras_enas.search_spaces import macro, micro, rnn
 
 
 def make(space, **kwargs):
-    return Controller(space.steps, initial_anchors=space.initial_anchors,
-                      sample_order=space.sample_order, hidden_size=16, seed=3, **kwargs)
+    return Controller(
+        space.steps,
+        initial_anchors=space.initial_anchors,
+        sample_order=space.sample_order,
+        hidden_size=16,
+        seed=3,
+        **kwargs,
+    )
 
 
-@pytest.mark.parametrize("space", [rnn.RNNCellSpace(4), macro.MacroSpace(4),
-                                   micro.MicroSpace(2)], ids=["rnn", "macro", "micro"])
+@pytest.mark.parametrize(
+    "space",
+    [rnn.RNNCellSpace(4), macro.MacroSpace(4), micro.MicroSpace(2)],
+    ids=["rnn", "macro", "micro"],
+)
 def test_decision_probs_match_log_prob_and_entropy(space):
     controller = make(space, tanh_constant=1.5)
     arcs, probs = controller.decision_probs(5)
@@ -29,8 +38,9 @@ def test_decision_probs_match_log_prob_and_entropy(space):
         np.testing.assert_allclose(np.sum(p, axis=1), 1.0, rtol=1e-5)
     # The conditionals along the sampled arcs give back log π(arc) and the entropy.
     log_prob, entropy = controller.log_prob(arcs)
-    chosen = np.stack([np.asarray(p)[np.arange(5), np.asarray(arcs)[:, i]]
-                       for i, p in enumerate(probs)], axis=1)
+    chosen = np.stack(
+        [np.asarray(p)[np.arange(5), np.asarray(arcs)[:, i]] for i, p in enumerate(probs)], axis=1
+    )
     np.testing.assert_allclose(np.log(chosen).sum(axis=1), log_prob, rtol=1e-4, atol=1e-4)
     h = sum(-np.sum(np.asarray(p) * np.log(np.asarray(p)), axis=1) for p in probs)
     np.testing.assert_allclose(h, entropy, rtol=1e-4)
@@ -97,8 +107,8 @@ def test_heatmap_groups_and_json():
     record = json.loads(json.dumps(result.to_dict()))
     assert record["num_samples"] == 4 and len(record["probs"]) == space.arc_length
     skips = marginals_lib.heatmap_groups(
-        macro.MacroSpace(4).steps, marginals_lib.controller_marginals(
-            make(macro.MacroSpace(4)), 4))["skips"][1]
+        macro.MacroSpace(4).steps, marginals_lib.controller_marginals(make(macro.MacroSpace(4)), 4)
+    )["skips"][1]
     assert skips.shape == (3, 3) and np.isnan(skips[0, 1]) and np.isfinite(skips[2]).all()
     png = marginals_plot.figure_png(marginals_plot.heatmap_figure(names, matrix, "t"))
     assert tf.image.decode_png(png).shape[-1] == 4

@@ -6,17 +6,25 @@ import numpy as np
 import pytest
 
 from keras_enas import search_spaces
-from keras_enas.search_spaces import base
-from keras_enas.search_spaces import micro
+from keras_enas.search_spaces import base, micro
 
 # scripts/cifar10_micro_final.sh: normal cell arc, then reduce cell arc.
-MICRO_FINAL = ("0 2 0 0 0 4 0 1 0 4 1 1 1 0 0 1 0 2 1 1 "
-               "1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1")
+MICRO_FINAL = "0 2 0 0 0 4 0 1 0 4 1 1 1 0 0 1 0 2 1 1 1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1"
 # enas-reference.md §2(c) table, by hand: node = op(input) + op(input).
-NORMAL_TABLE = ("avgpool3(0) + sep3(0)", "identity(0) + sep5(0)", "identity(0) + sep5(1)",
-                "sep3(1) + sep5(0)", "avgpool3(0) + sep5(1)")
-REDUCE_TABLE = ("sep3(1) + sep3(1)", "maxpool3(0) + avgpool3(0)", "sep5(1) + sep5(3)",
-                "sep3(1) + identity(0)", "maxpool3(0) + sep5(1)")
+NORMAL_TABLE = (
+    "avgpool3(0) + sep3(0)",
+    "identity(0) + sep5(0)",
+    "identity(0) + sep5(1)",
+    "sep3(1) + sep5(0)",
+    "avgpool3(0) + sep5(1)",
+)
+REDUCE_TABLE = (
+    "sep3(1) + sep3(1)",
+    "maxpool3(0) + avgpool3(0)",
+    "sep5(1) + sep5(3)",
+    "sep3(1) + identity(0)",
+    "maxpool3(0) + sep5(1)",
+)
 
 
 def _cell_from_table(rows):
@@ -48,8 +56,11 @@ def test_round_trip_and_json():
     cells = micro.MicroCells(_cell_from_table(NORMAL_TABLE), _cell_from_table(REDUCE_TABLE))
     assert space.format_arc(space.encode(cells)) == MICRO_FINAL
     data = json.loads(json.dumps(cells.to_dict()))
-    assert data["reduce"]["nodes"][2] == {"node": 4, "x": {"input": 1, "op": "sep5"},
-                                          "y": {"input": 3, "op": "sep5"}}
+    assert data["reduce"]["nodes"][2] == {
+        "node": 4,
+        "x": {"input": 1, "op": "sep5"},
+        "y": {"input": 3, "op": "sep5"},
+    }
     assert data["reduce"]["loose_ends"] == [2, 4, 5, 6]
 
 
@@ -66,8 +77,12 @@ def test_sample_order_reorders_sampled_tokens_into_the_stored_arc():
     # Sampled per node: x_id, y_id, x_op, y_op.
     np.testing.assert_array_equal(sampled[:4], [0, 1, 1, 2])
     np.testing.assert_array_equal(sampled[:8][4:], [2, 0, 3, 4])
-    assert [s.name for s in steps[:4]] == ["normal_node2_x", "normal_node2_y",
-                                           "normal_node2_x_op", "normal_node2_y_op"]
+    assert [s.name for s in steps[:4]] == [
+        "normal_node2_x",
+        "normal_node2_y",
+        "normal_node2_x_op",
+        "normal_node2_y_op",
+    ]
     stored = np.empty_like(sampled)
     stored[space.sample_order] = sampled
     np.testing.assert_array_equal(stored, arc)
@@ -85,8 +100,9 @@ def test_schema():
     # Each cell ends with its own 2 input anchors + 5 node anchors.
     assert base.validate_steps(space.steps, space.initial_anchors) == 7
     reduce_start = space.steps[27]
-    assert reduce_start == base.AnchorStep("reduce_input0", zero_anchor=True,
-                                           reset_input=True, reset_anchors=True)
+    assert reduce_start == base.AnchorStep(
+        "reduce_input0", zero_anchor=True, reset_input=True, reset_anchors=True
+    )
     ops = [s for s in space.steps if isinstance(s, base.OpChoice)]
     assert len(ops) == 20 and {s.vocab for s in ops} == {"micro_op"}
     assert all(s.tanh_constant_scale == pytest.approx(0.4) for s in ops)
@@ -136,29 +152,47 @@ def test_errors():
     space = micro.MicroSpace()
     bad = MICRO_FINAL.split()
     bad[6] = "5"
-    with pytest.raises(ValueError, match=r"Invalid micro arc: token 6 \(normal node 3 y\) "
-                       r"is 5; expected an integer in \[0, 2\]\."):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid micro arc: token 6 \(normal node 3 y\) "
+        r"is 5; expected an integer in \[0, 2\]\.",
+    ):
         space.parse(" ".join(bad))
     bad[6], bad[21] = "0", "5"
-    with pytest.raises(ValueError, match=r"Invalid micro arc: token 21 \(reduce node 2 x op\)"
-                       r" is 5; expected an integer in \[0, 4\]\."):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid micro arc: token 21 \(reduce node 2 x op\)"
+        r" is 5; expected an integer in \[0, 4\]\.",
+    ):
         space.parse(" ".join(bad))
-    with pytest.raises(ValueError, match=r"expected 40 tokens for MicroSpace\(num_nodes=5\); "
-                       r"received 20\."):
+    with pytest.raises(
+        ValueError,
+        match=r"expected 40 tokens for MicroSpace\(num_nodes=5\); "
+        r"received 20\.",
+    ):
         space.parse(MICRO_FINAL[:40])
     with pytest.raises(TypeError, match=r"`cells` must be a MicroCells\. Received: Cell"):
         space.encode(_cell_from_table(NORMAL_TABLE))
     small = micro.MicroCells(_cell_from_table(NORMAL_TABLE[:1]), _cell_from_table(REDUCE_TABLE))
-    with pytest.raises(ValueError, match=r"The normal cell has 1 nodes but this space has "
-                       r"num_nodes=5\."):
+    with pytest.raises(
+        ValueError,
+        match=r"The normal cell has 1 nodes but this space has "
+        r"num_nodes=5\.",
+    ):
         space.encode(small)
-    with pytest.raises(ValueError, match=r"Node 2 inputs must be integers in \[0, 1\]\. "
-                       r"Received: 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"Node 2 inputs must be integers in \[0, 1\]\. "
+        r"Received: 2",
+    ):
         micro.Cell((((2, "sep3"), (0, "sep3")),))
     with pytest.raises(ValueError, match=r"Node 2 ops must be in .*Received: 'conv3'"):
         micro.Cell((((0, "conv3"), (0, "sep3")),))
-    with pytest.raises(ValueError, match=r"Node 2 must have exactly 2 \(input, op\) pairs\. "
-                       r"Received: 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"Node 2 must have exactly 2 \(input, op\) pairs\. "
+        r"Received: 1",
+    ):
         micro.Cell((((0, "sep3"),),))
 
 
@@ -168,6 +202,9 @@ def test_registry():
     assert search_spaces.get_space("micro").arc_length == 40
     for name in ("ptb_rnn", "macro", "micro"):
         assert search_spaces.get_space(name).name == name
-    with pytest.raises(ValueError, match=r"`name` must be one of \['macro', 'micro', "
-                       r"'ptb_rnn', 'user'\]\. Received: name='nasnet'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`name` must be one of \['macro', 'micro', "
+        r"'ptb_rnn', 'user'\]\. Received: name='nasnet'",
+    ):
         search_spaces.get_space("nasnet")

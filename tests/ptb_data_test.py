@@ -93,7 +93,6 @@ class LoadPTBTest(absltest.TestCase):
             with self.assertRaisesRegex(FileNotFoundError, r"ptb\.test\.txt is missing"):
                 ptb.load_ptb(d, download=False)
 
-
     def test_failed_download_raises_one_clear_error(self):
         # urlopen is mocked: the tests never touch the network.
         with tempfile.TemporaryDirectory() as d:
@@ -126,9 +125,7 @@ class LoadPTBTest(absltest.TestCase):
                 f.write(" a \n")
             with mock.patch.object(ptb.urllib.request, "urlopen", side_effect=fake_urlopen):
                 data = ptb.load_ptb(d)
-            self.assertCountEqual(
-                os.listdir(d), ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"]
-            )
+            self.assertCountEqual(os.listdir(d), ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"])
         self.assertEqual(data.vocab, ("<eos>", "a", "b"))
         np.testing.assert_array_equal(data.valid, [2, 0])
 
@@ -163,19 +160,34 @@ class LMBatchesTest(absltest.TestCase):
 
     def test_errors(self):
         cases = [
-            (ValueError, r"`tokens` is too short for one minibatch: it needs at least "
-             r"batch_size \* \(bptt \+ 1\) = 6 tokens\. Received: len\(tokens\)=5",
-             (np.arange(5), 2, 2)),
-            (ValueError, r"`tokens` must be 1-D\. Received: tokens\.shape=\(2, 3\)",
-             (np.zeros((2, 3), np.int32), 1, 1)),
-            (TypeError, r"`tokens` must be integer ids\. Received: tokens\.dtype=float",
-             (np.zeros(10), 1, 1)),
-            (ValueError, r"`batch_size` must be >= 1\. Received: batch_size=0",
-             (np.arange(10), 0, 1)),
+            (
+                ValueError,
+                r"`tokens` is too short for one minibatch: it needs at least "
+                r"batch_size \* \(bptt \+ 1\) = 6 tokens\. Received: len\(tokens\)=5",
+                (np.arange(5), 2, 2),
+            ),
+            (
+                ValueError,
+                r"`tokens` must be 1-D\. Received: tokens\.shape=\(2, 3\)",
+                (np.zeros((2, 3), np.int32), 1, 1),
+            ),
+            (
+                TypeError,
+                r"`tokens` must be integer ids\. Received: tokens\.dtype=float",
+                (np.zeros(10), 1, 1),
+            ),
+            (
+                ValueError,
+                r"`batch_size` must be >= 1\. Received: batch_size=0",
+                (np.arange(10), 0, 1),
+            ),
             (ValueError, r"`bptt` must be >= 1\. Received: bptt=-3", (np.arange(10), 1, -3)),
             (TypeError, r"`bptt` must be an int\. Received: bptt=2\.0", (np.arange(10), 1, 2.0)),
-            (TypeError, r"`batch_size` must be an int\. Received: batch_size=True",
-             (np.arange(10), True, 1)),
+            (
+                TypeError,
+                r"`batch_size` must be an int\. Received: batch_size=True",
+                (np.arange(10), True, 1),
+            ),
         ]
         for error, regex, args in cases:
             with self.subTest(regex=regex):

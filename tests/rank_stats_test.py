@@ -73,11 +73,14 @@ def test_bootstrap_is_seeded():
     assert a == b
 
 
-@pytest.mark.parametrize("x, y, message", [
-    ([1, 2], [1, 2, 3], "equal length"),
-    ([1], [1], "At least 2 pairs"),
-    ([1, float("nan")], [1, 2], "finite"),
-])
+@pytest.mark.parametrize(
+    "x, y, message",
+    [
+        ([1, 2], [1, 2, 3], "equal length"),
+        ([1], [1], "At least 2 pairs"),
+        ([1, float("nan")], [1, 2], "finite"),
+    ],
+)
 def test_bad_data_raises(x, y, message):
     with pytest.raises(ValueError, match=message):
         rank_stats.kendall_tau(x, y)

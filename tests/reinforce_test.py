@@ -16,8 +16,10 @@ from keras_enas.search_spaces import base
 def rnn_steps(num_nodes=4):
     steps = []
     for k in range(1, num_nodes + 1):
-        steps += [base.InputChoice(f"node{k}_input", k, True, True, True),
-                  base.OpChoice(f"node{k}_act", "act", 4)]
+        steps += [
+            base.InputChoice(f"node{k}_input", k, True, True, True),
+            base.OpChoice(f"node{k}_act", "act", 4),
+        ]
     return tuple(steps)
 
 
@@ -25,8 +27,11 @@ def macro_steps(num_layers=4):
     steps = []
     for k in range(num_layers):
         steps.append(base.OpChoice(f"layer{k}_op", "conv", 6))
-        steps.append(base.AnchorStep("layer0", reset_input=True) if k == 0 else
-                     base.SkipChoice(f"layer{k}_skips", k))
+        steps.append(
+            base.AnchorStep("layer0", reset_input=True)
+            if k == 0
+            else base.SkipChoice(f"layer{k}_skips", k)
+        )
     return tuple(steps)
 
 
@@ -102,8 +107,12 @@ def test_reinforce_sign(reward, sign):
 def test_apply_uses_mean_of_accumulated_gradients():
     controller = Controller(macro_steps(), hidden_size=8, init_range=0.3, seed=2)
     trainer = reinforce.ControllerTrainer(
-        controller, optimizer=keras.optimizers.SGD(learning_rate=0.5), entropy_weight=0.1,
-        skip_weight=0.8, num_aggregate=3)
+        controller,
+        optimizer=keras.optimizers.SGD(learning_rate=0.5),
+        entropy_weight=0.1,
+        skip_weight=0.8,
+        num_aggregate=3,
+    )
     rewards = iter([0.3, 0.9, 0.5])
     samples = [trainer.accumulate(lambda arc: next(rewards)) for _ in range(3)]
     arcs = tf.stack([arc for _, arc in samples])
@@ -153,8 +162,9 @@ def test_accumulate_apply_step_trace_once():
 def test_controller_learns_toy_reward():
     """After 100 Adam updates the policy prefers op 2 (uniform policy: reward 0.25)."""
     controller = Controller(rnn_steps(), 1, hidden_size=16, seed=5)
-    trainer = reinforce.ControllerTrainer(controller, learning_rate=0.02, baseline_decay=0.9,
-                                          num_aggregate=2)
+    trainer = reinforce.ControllerTrainer(
+        controller, learning_rate=0.02, baseline_decay=0.9, num_aggregate=2
+    )
     step = tf.function(lambda: trainer.step(ops_equal_two))
 
     def mean_reward():
@@ -170,8 +180,9 @@ def test_controller_learns_toy_reward():
 def test_checkpoint_resume_reproduces_training(tmp_path):
     def make():
         controller = Controller(macro_steps(), hidden_size=8, seed=6)
-        return reinforce.ControllerTrainer(controller, num_aggregate=2, skip_weight=0.8,
-                                           entropy_weight=0.01)
+        return reinforce.ControllerTrainer(
+            controller, num_aggregate=2, skip_weight=0.8, entropy_weight=0.01
+        )
 
     def reward_fn(arc):
         return ops.mean(ops.cast(arc, "float32"))
@@ -189,13 +200,16 @@ def test_checkpoint_resume_reproduces_training(tmp_path):
         assert got == pytest.approx(want)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_aggregate=0), r"`num_aggregate` must be an int >= 1. Received: num_aggregate=0"),
-    (dict(num_aggregate=1.5), r"`num_aggregate` must be an int >= 1"),
-    (dict(entropy_weight=-1.0), r"`entropy_weight` must be >= 0. Received: entropy_weight=-1"),
-    (dict(skip_weight=-0.1), r"`skip_weight` must be >= 0"),
-    (dict(baseline_decay=1.5), r"`decay` must be in \[0, 1\]. Received: decay=1.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_aggregate=0), r"`num_aggregate` must be an int >= 1. Received: num_aggregate=0"),
+        (dict(num_aggregate=1.5), r"`num_aggregate` must be an int >= 1"),
+        (dict(entropy_weight=-1.0), r"`entropy_weight` must be >= 0. Received: entropy_weight=-1"),
+        (dict(skip_weight=-0.1), r"`skip_weight` must be >= 0"),
+        (dict(baseline_decay=1.5), r"`decay` must be in \[0, 1\]. Received: decay=1.5"),
+    ],
+)
 def test_trainer_errors(kwargs, match):
     controller = Controller(rnn_steps(2), 1, hidden_size=4)
     with pytest.raises(ValueError, match=match):

@@ -6,17 +6,18 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from keras_enas.tasks.cifar import search as run_cifar
-from keras_enas.run import workdir
 from cifar_test_utils import MEAN, STD, random_images, standardized, tiny_search_config
+
+from keras_enas.run import workdir
+from keras_enas.tasks.cifar import search as run_cifar
 
 
 def _datasets(config):
     images, labels = random_images(64, seed=6)
     train = tf.data.Dataset.from_tensor_slices((standardized(images), labels)).batch(8, True)
-    return dict(train_ds=train, valid_ds=train.take(2), reward_data=random_images(16),
-                mean=MEAN, std=STD)
+    return dict(
+        train_ds=train, valid_ds=train.take(2), reward_data=random_images(16), mean=MEAN, std=STD
+    )
 
 
 def test_random_strategy_writes_a_result_and_never_trains_the_controller(tmp_path):
@@ -32,9 +33,9 @@ def test_random_strategy_writes_a_result_and_never_trains_the_controller(tmp_pat
     assert all(0 <= s["accuracy"] <= 1 for s in best["scores"])
     assert (tmp_path / "network.png").exists()
     resumed = run_cifar.build_cifar_search(config, random_images(16), MEAN, STD)
-    manager = workdir.checkpoint_manager(str(tmp_path), search=resumed,
-                                         child_optimizer=resumed.optimizer,
-                                         trainer=resumed.trainer)
+    manager = workdir.checkpoint_manager(
+        str(tmp_path), search=resumed, child_optimizer=resumed.optimizer, trainer=resumed.trainer
+    )
     assert workdir.restore_latest(manager)
     for b, a in zip(before, resumed.controller.trainable_variables):
         np.testing.assert_array_equal(b, a.numpy())

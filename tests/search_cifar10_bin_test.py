@@ -5,14 +5,17 @@ import os
 
 import numpy as np
 import pytest
-
 from cifar_test_utils import run_bin
 
 
 def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     workdir = tmp_path / "run"
-    proc = run_bin("search_cifar10", "--flagfile=configs/cifar10_macro_search_smoke.flags",
-                   f"--data_dir={shared_data / 'cifar10'}", f"--workdir={workdir}")
+    proc = run_bin(
+        "search_cifar10",
+        "--flagfile=configs/cifar10_macro_search_smoke.flags",
+        f"--data_dir={shared_data / 'cifar10'}",
+        f"--workdir={workdir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = json.load(open(workdir / "best_architecture.json"))
     assert best["search_space"] == "macro" and best["strategy"] == "enas"
@@ -23,8 +26,16 @@ def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     assert accuracies == sorted(accuracies, reverse=True) and 0 <= min(accuracies) <= 1
     records = [json.loads(line) for line in open(workdir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2]
-    for key in ("loss", "accuracy", "val_accuracy", "controller_reward",
-                "controller_baseline", "controller_entropy", "controller_skip_penalty", "lr"):
+    for key in (
+        "loss",
+        "accuracy",
+        "val_accuracy",
+        "controller_reward",
+        "controller_baseline",
+        "controller_entropy",
+        "controller_skip_penalty",
+        "lr",
+    ):
         assert all(np.isfinite(r[key]) for r in records), key
     assert records[0]["lr"] == pytest.approx(0.05) and records[1]["lr"] < 0.0499  # cosine
     assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)
@@ -40,8 +51,12 @@ def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
     """The micro user flow: search_cifar10 → best_architecture.json → train_cifar10 → export."""
     search_dir, final_dir = tmp_path / "search", tmp_path / "final"
     data = f"--data_dir={shared_data / 'cifar10'}"
-    proc = run_bin("search_cifar10", "--flagfile=configs/cifar10_micro_search_smoke.flags", data,
-                   f"--workdir={search_dir}")
+    proc = run_bin(
+        "search_cifar10",
+        "--flagfile=configs/cifar10_micro_search_smoke.flags",
+        data,
+        f"--workdir={search_dir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = json.load(open(search_dir / "best_architecture.json"))
     assert best["search_space"] == "micro" and best["space_config"] == {"num_nodes": 5}
@@ -50,9 +65,15 @@ def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
     records = [json.loads(line) for line in open(search_dir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2]
     assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)
-    proc = run_bin("train_cifar10", "--flagfile=configs/cifar10_micro_final_smoke.flags", data,
-                   f"--arc_file={search_dir / 'best_architecture.json'}", "--fixed_arc=",
-                   "--child_drop_path_keep_prob=0.6", f"--workdir={final_dir}")
+    proc = run_bin(
+        "train_cifar10",
+        "--flagfile=configs/cifar10_micro_final_smoke.flags",
+        data,
+        f"--arc_file={search_dir / 'best_architecture.json'}",
+        "--fixed_arc=",
+        "--child_drop_path_keep_prob=0.6",
+        f"--workdir={final_dir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(final_dir / "final_results.json"))
     assert results["architecture"]["fixed_arc"] == best["fixed_arc"]

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 import tensorflow as tf
+from cifar_test_utils import MEAN, STD, random_images, standardized, tiny_search_config
 
 from keras_enas.config.cifar import CIFARChildConfig
 from keras_enas.search import derive
 from keras_enas.tasks.cifar import search as run_cifar
-from cifar_test_utils import MEAN, STD, random_images, standardized, tiny_search_config
 
 
 def _data(count=32, size=8, seed=0):
@@ -20,11 +20,18 @@ def _batch(images, labels):
     return tf.constant(standardized(images)), tf.constant(labels)
 
 
-@pytest.mark.parametrize("space_name,weight_sharing", [("macro", "fine"), ("micro", "fine"),
-                                                       ("micro", "coarse")])
+@pytest.mark.parametrize(
+    "space_name,weight_sharing", [("macro", "fine"), ("micro", "fine"), ("micro", "coarse")]
+)
 def test_one_trace_serves_every_arc(space_name, weight_sharing):
-    child = CIFARChildConfig(num_layers=3, filters=4, batch_size=8, eval_batch_size=8,
-                             op_selection="auto", weight_sharing=weight_sharing)
+    child = CIFARChildConfig(
+        num_layers=3,
+        filters=4,
+        batch_size=8,
+        eval_batch_size=8,
+        op_selection="auto",
+        weight_sharing=weight_sharing,
+    )
     config = dataclasses.replace(tiny_search_config(child=child), search_space=space_name)
     search = run_cifar.build_cifar_search(config, _data(), MEAN, STD)
     if space_name == "micro":  # without XLA, "auto" runs only the sampled ops
@@ -58,8 +65,9 @@ def test_one_trace_serves_every_arc(space_name, weight_sharing):
 
 
 def test_child_gradient_is_really_clipped():
-    child = CIFARChildConfig(num_layers=3, filters=4, batch_size=8, grad_clip=1e-3,
-                             momentum=0.0, l2=0.0)
+    child = CIFARChildConfig(
+        num_layers=3, filters=4, batch_size=8, grad_clip=1e-3, momentum=0.0, l2=0.0
+    )
     search = run_cifar.build_cifar_search(tiny_search_config(child=child), _data(), MEAN, STD)
     search.optimizer.learning_rate.assign(1.0)  # plain SGD, lr 1: update = -clipped gradient
     x, y = _batch(*_data(8, seed=2))
@@ -67,8 +75,7 @@ def test_child_gradient_is_really_clipped():
     variables = search.child.trainable_variables
     with tf.GradientTape() as tape:
         _, objective = search.child_loss(x, y, arc, training=True)
-    raw = tf.linalg.global_norm([g for g in tape.gradient(objective, variables)
-                                 if g is not None])
+    raw = tf.linalg.global_norm([g for g in tape.gradient(objective, variables) if g is not None])
     assert float(raw) > 100 * 1e-3
     before = [v.numpy() for v in variables]
     search.child_train_step(x, y, arc)
@@ -95,8 +102,7 @@ def test_reward_is_the_accuracy_on_one_validation_minibatch():
     scores = search.score_arcs([arc.numpy()], "full")
     assert scores == [{"accuracy": pytest.approx(expected), "reward": pytest.approx(expected)}]
     ranked = derive.derive(search, num_samples=4)
-    assert [r["accuracy"] for r in ranked] == sorted((r["accuracy"] for r in ranked),
-                                                     reverse=True)
+    assert [r["accuracy"] for r in ranked] == sorted((r["accuracy"] for r in ranked), reverse=True)
 
 
 def test_macro_search_refuses_coarse_weight_sharing():

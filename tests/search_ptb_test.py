@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras_enas.tasks.ptb import search as run_ptb
 from ptb_test_utils import synthetic_inputs as _synthetic_inputs
 from ptb_test_utils import tiny_config as _tiny_config
+
+from keras_enas.tasks.ptb import search as run_ptb
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,7 +59,7 @@ def test_resume_reaches_the_same_state(tmp_path):
 
     split = dataclasses.replace(full, workdir=str(tmp_path / "split"))
     first = dataclasses.replace(split, search=dataclasses.replace(split.search, num_epochs=1))
-    run_ptb.run_ptb_search(first, **inputs)           # "interrupted" after epoch 1
+    run_ptb.run_ptb_search(first, **inputs)  # "interrupted" after epoch 1
     result = run_ptb.run_ptb_search(split, **inputs)  # same command again: resumes
     actual = _variables(_reload(split, inputs))
     assert expected.keys() == actual.keys()
@@ -72,10 +73,11 @@ def test_resume_reaches_the_same_state(tmp_path):
 def _reload(config, inputs):
     """A fresh search restored from the workdir's latest checkpoint."""
     from keras_enas.run import workdir
+
     search = run_ptb.build_ptb_search(config, inputs["vocab_size"], inputs["reward_batches"])
-    manager = workdir.checkpoint_manager(config.workdir, search=search,
-                                         child_optimizer=search.optimizer,
-                                         trainer=search.trainer)
+    manager = workdir.checkpoint_manager(
+        config.workdir, search=search, child_optimizer=search.optimizer, trainer=search.trainer
+    )
     assert workdir.restore_latest(manager)
     return search
 
@@ -103,27 +105,43 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def _bin(name, *args):
-    return subprocess.run([sys.executable, os.path.join(REPO, "bin", name), *args],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "bin", name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
     workdir = tmp_path / "run"
-    proc = _bin("search_ptb", "--flagfile=configs/ptb_search_smoke.flags",
-                f"--data_dir={shared_data / 'ptb'}", f"--workdir={workdir}")
+    proc = _bin(
+        "search_ptb",
+        "--flagfile=configs/ptb_search_smoke.flags",
+        f"--data_dir={shared_data / 'ptb'}",
+        f"--workdir={workdir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = json.load(open(workdir / "best_architecture.json"))
     assert best["search_space"] == "ptb_rnn"
-    assert len(best["fixed_arc"].split()) == 2 * 4 - 1          # original format, N = 4
+    assert len(best["fixed_arc"].split()) == 2 * 4 - 1  # original format, N = 4
     assert len(best["arcs"]["enas_lm"].split()) == 2 * (4 - 1)
     assert best["scores"] == sorted(best["scores"], key=lambda s: -s["reward"])
     assert len(best["decoded"]["nodes"]) == 4
     records = [json.loads(line) for line in open(workdir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2]
-    for key in ("loss", "ppl", "val_ppl", "controller_reward", "controller_baseline",
-                "controller_entropy", "lr"):
+    for key in (
+        "loss",
+        "ppl",
+        "val_ppl",
+        "controller_reward",
+        "controller_baseline",
+        "controller_entropy",
+        "lr",
+    ):
         assert all(np.isfinite(r[key]) for r in records), key
-    assert records[0]["ppl"] < 10000 * 1.5   # a finite perplexity on a 10k vocabulary
+    assert records[0]["ppl"] < 10000 * 1.5  # a finite perplexity on a 10k vocabulary
     for r in records:  # the controller's per-decision probabilities, in arc order
         probs = r["marginals"]["probs"]
         assert [len(p) for p in probs] == [1, 4, 2, 4, 3, 4]  # enas_lm, N = 4
@@ -137,14 +155,18 @@ def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
     assert json.load(open(workdir / "config.json"))["child"]["hidden_size"] == 16
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--child_hidden_size=-3"], r"child_hidden_size"),
-    (["--search_strategy=greedy"], r"search_strategy"),
-    (["--data_dir=/nonexistent/ptb"], r"ptb.train.txt"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--child_hidden_size=-3"], r"child_hidden_size"),
+        (["--search_strategy=greedy"], r"search_strategy"),
+        (["--data_dir=/nonexistent/ptb"], r"ptb.train.txt"),
+    ],
+)
 def test_search_ptb_bad_input_is_one_clear_line(tmp_path, args, message):
-    proc = _bin("search_ptb", "--flagfile=configs/ptb_search_smoke.flags",
-                f"--workdir={tmp_path}", *args)
+    proc = _bin(
+        "search_ptb", "--flagfile=configs/ptb_search_smoke.flags", f"--workdir={tmp_path}", *args
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert any(__import__("re").search(message, line) for line in proc.stderr.splitlines())

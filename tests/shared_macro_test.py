@@ -11,8 +11,7 @@ from keras_enas.search_spaces.macro import MACRO_OPS, MacroSpace
 
 
 def _images(batch=4, size=8, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=(batch, size, size, 3)),
-                       tf.float32)
+    return tf.constant(np.random.default_rng(seed).normal(size=(batch, size, size, 3)), tf.float32)
 
 
 def _model(num_layers=4, filters=4, size=8):
@@ -50,9 +49,17 @@ def test_layer_rejects_bad_filters():
 
 def _moving_means(model):
     """{(layer, op id): concatenated moving means of that op's batch norms}."""
-    return {(k, i): np.concatenate([bn.moving_mean.numpy() for bn in branch
-                                    if isinstance(bn, keras.layers.BatchNormalization)])
-            for k, layer in enumerate(model.op_layers) for i, branch in enumerate(layer.branches)}
+    return {
+        (k, i): np.concatenate(
+            [
+                bn.moving_mean.numpy()
+                for bn in branch
+                if isinstance(bn, keras.layers.BatchNormalization)
+            ]
+        )
+        for k, layer in enumerate(model.op_layers)
+        for i, branch in enumerate(layer.branches)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +79,14 @@ def sampled_step():
 
     before = _moving_means(model)
     grads = gradients(_images(), labels, tf.constant(arc))
-    return dict(space=space, model=model, arc=arc, before=before, after=_moving_means(model),
-                grads={id(v): g for v, g in zip(model.trainable_variables, grads)})
+    return dict(
+        space=space,
+        model=model,
+        arc=arc,
+        before=before,
+        after=_moving_means(model),
+        grads={id(v): g for v, g in zip(model.trainable_variables, grads)},
+    )
 
 
 def test_a_step_gives_gradient_only_to_the_sampled_ops(sampled_step):

@@ -32,16 +32,20 @@ def _randomize(cell, seed=1):
         w.assign(w.numpy() + 0.3 * rng.normal(size=w.shape).astype(np.float32))
 
 
-@pytest.mark.parametrize("op_selection,weight_sharing", [
-    ("compute_all", "fine"), ("switch_case", "fine"), ("switch_case", "coarse")])
+@pytest.mark.parametrize(
+    "op_selection,weight_sharing",
+    [("compute_all", "fine"), ("switch_case", "fine"), ("switch_case", "coarse")],
+)
 @pytest.mark.parametrize("cell_index", [0, 1])
-def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index, op_selection,
-                                                              weight_sharing):
+def test_only_sampled_ops_and_chosen_input_rows_get_gradient(
+    cell_index, op_selection, weight_sharing
+):
     rng = np.random.default_rng(cell_index)
     ops = rng.permutation([0, 1, 0, 1, 0, 1, 2, 3, 4, 4])  # both sep ops, pools, identity
     arc = _arc(rng, cell_index, ops)
-    cell = SharedMicroCell(5, F, SPACE, cell_index=cell_index, op_selection=op_selection,
-                           weight_sharing=weight_sharing)
+    cell = SharedMicroCell(
+        5, F, SPACE, cell_index=cell_index, op_selection=op_selection, weight_sharing=weight_sharing
+    )
     inputs = _inputs()
     cell(inputs, arc)
     _randomize(cell)
@@ -54,8 +58,12 @@ def test_only_sampled_ops_and_chosen_input_rows_get_gradient(cell_index, op_sele
     input_ids, op_ids = (t.numpy() for t in cell.decode_arc(arc))
     for i, grad in enumerate(grads[:-1]):
         op = i // 8  # banks[op][stack][tensor]: 2 stacks x 4 tensors per sep op
-        expected = {cell.row_offsets[j, s] + input_ids[j, s]
-                    for j in range(5) for s in range(2) if op_ids[j, s] == op}
+        expected = {
+            cell.row_offsets[j, s] + input_ids[j, s]
+            for j in range(5)
+            for s in range(2)
+            if op_ids[j, s] == op
+        }
         dense = tf.convert_to_tensor(grad).numpy().reshape(cell.num_rows, -1)
         nonzero = set(np.flatnonzero(np.abs(dense).sum(axis=1) > 0))
         assert nonzero == expected, banks[i].name
@@ -77,16 +85,20 @@ def test_loose_end_masking_equals_concat_of_loose_ends():
         loose = SPACE.decode(arc).normal.loose_ends
         seen.add(len(loose))
         nodes = cell.node_outputs(inputs, arc)
-        np.testing.assert_array_equal(cell.loose_end_mask(cell.decode_arc(arc)[0]).numpy(),
-                                      [float(i in loose) for i in range(7)])
+        np.testing.assert_array_equal(
+            cell.loose_end_mask(cell.decode_arc(arc)[0]).numpy(),
+            [float(i in loose) for i in range(7)],
+        )
         # The original: gather the loose ends, concat, 1x1 conv with the gathered slices.
         concat = tf.nn.relu(tf.concat([nodes[i] for i in loose], axis=-1))
         kernel = tf.reshape(tf.gather(cell.combine_kernel, list(loose)), [1, 1, -1, F])
         norm = cell.combine_norm
-        direct = cell_blocks.batch_stat_norm(tf.nn.conv2d(concat, kernel, 1, "SAME"),
-                                             norm.gamma, norm.beta, norm.epsilon)
-        np.testing.assert_allclose(cell.combine(nodes, arc).numpy(), direct.numpy(),
-                                   rtol=1e-4, atol=1e-4)
+        direct = cell_blocks.batch_stat_norm(
+            tf.nn.conv2d(concat, kernel, 1, "SAME"), norm.gamma, norm.beta, norm.epsilon
+        )
+        np.testing.assert_allclose(
+            cell.combine(nodes, arc).numpy(), direct.numpy(), rtol=1e-4, atol=1e-4
+        )
     assert len(seen) > 1
 
 
@@ -95,10 +107,12 @@ def test_compute_all_equals_switch_case_on_same_weights(weight_sharing):
     """The vectorised path (sep3 as a zero-padded 5x5) computes what `switch_case` runs."""
     rng = np.random.default_rng(4)
     inputs = _inputs(2)
-    fast = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="compute_all",
-                           weight_sharing=weight_sharing)
-    switch = SharedMicroCell(5, F, SPACE, cell_index=1, op_selection="switch_case",
-                             weight_sharing=weight_sharing)
+    fast = SharedMicroCell(
+        5, F, SPACE, cell_index=1, op_selection="compute_all", weight_sharing=weight_sharing
+    )
+    switch = SharedMicroCell(
+        5, F, SPACE, cell_index=1, op_selection="switch_case", weight_sharing=weight_sharing
+    )
     fast(inputs, SPACE.random_arc(0))
     switch(inputs, SPACE.random_arc(0))
     _randomize(fast)
@@ -106,8 +120,9 @@ def test_compute_all_equals_switch_case_on_same_weights(weight_sharing):
         w_switch.assign(w_fast)
     for _ in range(3):
         arc = SPACE.random_arc(rng)
-        np.testing.assert_allclose(fast(inputs, arc).numpy(), switch(inputs, arc).numpy(),
-                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            fast(inputs, arc).numpy(), switch(inputs, arc).numpy(), rtol=1e-4, atol=1e-4
+        )
 
 
 def test_each_op_alone_matches_its_definition():
@@ -126,8 +141,7 @@ def test_each_op_alone_matches_its_definition():
             expected = 2 * x
         else:  # fresh weights: gamma = 1, beta = 0 -> each sep output has zero batch mean
             expected = None
-            np.testing.assert_allclose(tf.reduce_mean(node, axis=[0, 1, 2]).numpy(), 0,
-                                       atol=1e-4)
+            np.testing.assert_allclose(tf.reduce_mean(node, axis=[0, 1, 2]).numpy(), 0, atol=1e-4)
         if expected is not None:
             np.testing.assert_allclose(node.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
 

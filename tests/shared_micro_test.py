@@ -14,8 +14,10 @@ SPACE = MicroSpace(num_nodes=5)
 
 def _batch(seed=0, batch=4, size=8):
     rng = np.random.default_rng(seed)
-    return (tf.constant(rng.normal(size=(batch, size, size, 3)), tf.float32),
-            tf.constant(rng.integers(0, 10, batch), tf.int32))
+    return (
+        tf.constant(rng.normal(size=(batch, size, size, 3)), tf.float32),
+        tf.constant(rng.integers(0, 10, batch), tf.int32),
+    )
 
 
 def _train_step(model, optimizer, traces):
@@ -24,14 +26,17 @@ def _train_step(model, optimizer, traces):
         traces.append(1)  # runs once per trace
         with tf.GradientTape() as tape:
             logits, aux_logits = model(x, arc, training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                y, logits, from_logits=True))
-            aux = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                y, aux_logits, from_logits=True))
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            )
+            aux = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y, aux_logits, from_logits=True)
+            )
             objective = loss + 0.4 * aux
         grads = tape.gradient(objective, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
         return loss
+
     return step
 
 
@@ -62,7 +67,8 @@ def test_reduction_cells_halve_the_size_and_double_the_width():
     assert aux_logits is None
     assert model.pool_layers == pool_layers(6) == [2, 5]
     assert [tuple(o.shape[1:]) for o in outputs] == (
-        [(16, 16, 4)] * 2 + [(8, 8, 8)] * 3 + [(4, 4, 16)] * 3)
+        [(16, 16, 4)] * 2 + [(8, 8, 8)] * 3 + [(4, 4, 16)] * 3
+    )
     logits, aux_logits = model(_batch(size=16)[0], SPACE.random_arc(3))
     assert logits.shape == (4, 10) and aux_logits is None
 
@@ -84,13 +90,21 @@ def test_forward_compiles_under_xla_and_matches_graph_mode():
     xla = tf.function(lambda x, arc: model(x, arc)[0], jit_compile=True)
     for seed in range(2):
         arc = tf.constant(space.random_arc(seed))
-        np.testing.assert_allclose(xla(x, arc).numpy(), model(x, arc)[0].numpy(),
-                                   rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(
+            xla(x, arc).numpy(), model(x, arc)[0].numpy(), rtol=1e-3, atol=1e-4
+        )
 
 
 def test_config_round_trip():
-    model = SharedMicroCNN(SPACE, num_layers=3, filters=4, dropout=0.2, use_aux_head=False,
-                           op_selection="switch_case", seed=3)
+    model = SharedMicroCNN(
+        SPACE,
+        num_layers=3,
+        filters=4,
+        dropout=0.2,
+        use_aux_head=False,
+        op_selection="switch_case",
+        seed=3,
+    )
     config = model.get_config()
     assert SharedMicroCNN.from_config(config).get_config() == config
     assert config["op_selection"] == "switch_case" and config["space"] == {"num_nodes": 5}

@@ -11,8 +11,12 @@ from keras_enas.search_spaces import rnn
 
 PTB_FINAL = "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1"  # original format, N = 12
 ENAS_LM_FINAL = "0 2 1 0 2 1 2 2 4 0 5 0 3 2 6 2"  # enas_lm format, N = 9
-NUMPY_ACTS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0), "identity": lambda v: v,
-              "sigmoid": lambda v: 1 / (1 + np.exp(-v))}
+NUMPY_ACTS = {
+    "tanh": np.tanh,
+    "relu": lambda v: np.maximum(v, 0),
+    "identity": lambda v: v,
+    "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+}
 
 
 def _sigmoid(v):
@@ -57,8 +61,11 @@ def make(num_nodes, arc_format, hidden=5, **kwargs):
 def inputs(batch=3, steps=4, hidden=5, seed=0):
     rng = np.random.default_rng(seed)
     masks = [(rng.uniform(size=(batch, hidden)) > 0.3) / 0.7 for _ in range(2)]
-    return (rng.normal(size=(batch, steps, hidden)).astype("f4"),
-            rng.normal(size=(batch, hidden)).astype("f4"), *[m.astype("f4") for m in masks])
+    return (
+        rng.normal(size=(batch, steps, hidden)).astype("f4"),
+        rng.normal(size=(batch, hidden)).astype("f4"),
+        *[m.astype("f4") for m in masks],
+    )
 
 
 def test_ptb_final_arc_averages_its_six_loose_ends():
@@ -80,8 +87,7 @@ def test_matches_numpy_reference(arc_format, arc, masked):
     np.testing.assert_allclose(new_state.numpy(), want_state, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs", [dict(output_mode="all_nodes"),
-                                    dict(share_by_activation=False)])
+@pytest.mark.parametrize("kwargs", [dict(output_mode="all_nodes"), dict(share_by_activation=False)])
 def test_options_match_numpy_reference(kwargs):
     space, cell = make(6, "original", **kwargs)
     x, state, _, m_s = inputs(seed=2)
@@ -121,8 +127,12 @@ def reference_tf(cell, space, arc, x, state, m_x, m_s):
     index = cell.decode_arc(arc)
     w0 = tf.gather(cell.w_prev, index["node0_index"])[0]
     w = tf.gather(cell.w_skip, index["bank_index"])
-    acts = [getattr(tf.math, a) if a in ("tanh", "sigmoid") else
-            (tf.nn.relu if a == "relu" else tf.identity) for _, a in decoded.nodes]
+    acts = [
+        getattr(tf.math, a)
+        if a in ("tanh", "sigmoid")
+        else (tf.nn.relu if a == "relu" else tf.identity)
+        for _, a in decoded.nodes
+    ]
     outputs = []
     for t in range(x.shape[1]):
         z = tf.concat([x[:, t] * m_x, state * m_s], 1) @ w0
@@ -145,13 +155,19 @@ def test_hand_written_bptt_matches_autodiff(arc_format):
     for seed in range(4):
         arc = space.random_arc(seed)
         grads = []
-        for fn in (lambda: cell(x, state, arc, m_x, m_s)[0],
-                   lambda: reference_tf(cell, space, arc, x, state, m_x, m_s)):
+        for fn in (
+            lambda arc=arc: cell(x, state, arc, m_x, m_s)[0],
+            lambda arc=arc: reference_tf(cell, space, arc, x, state, m_x, m_s),
+        ):
             with tf.GradientTape() as tape:
                 tape.watch([x, state])
                 loss = tf.reduce_sum(fn() * target)
-            grads.append([tf.convert_to_tensor(g) for g in tape.gradient(
-                loss, [x, state, cell.w_prev, cell.w_skip])])
+            grads.append(
+                [
+                    tf.convert_to_tensor(g)
+                    for g in tape.gradient(loss, [x, state, cell.w_prev, cell.w_skip])
+                ]
+            )
         for got, want in zip(*grads):
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-4, atol=2e-5)
 
@@ -172,8 +188,10 @@ def test_l2_penalty_sums_squares_of_selected_matrices():
     space, cell = make(5, "original")
     arc = space.random_arc(0)
     index = cell.decode_arc(arc)
-    want = (np.square(cell.w_prev.numpy()[index["node0_index"].numpy()]).sum()
-            + np.square(cell.w_skip.numpy()[index["bank_index"].numpy()]).sum())
+    want = (
+        np.square(cell.w_prev.numpy()[index["node0_index"].numpy()]).sum()
+        + np.square(cell.w_skip.numpy()[index["bank_index"].numpy()]).sum()
+    )
     np.testing.assert_allclose(cell.l2_penalty(arc).numpy(), want, rtol=1e-5)
 
 
@@ -182,8 +200,12 @@ def test_all_activations_and_their_derivatives():
     for act, name in enumerate(rnn.ACTIVATIONS):
         with tf.GradientTape() as tape:
             tape.watch(pre)
-            want = {"tanh": tf.tanh, "relu": tf.nn.relu, "identity": tf.identity,
-                    "sigmoid": tf.sigmoid}[name](pre)
+            want = {
+                "tanh": tf.tanh,
+                "relu": tf.nn.relu,
+                "identity": tf.identity,
+                "sigmoid": tf.sigmoid,
+            }[name](pre)
         a, d_a = highway_recurrence.activate(pre, tf.constant(act))
         np.testing.assert_allclose(a.numpy(), want.numpy(), rtol=1e-6)
         np.testing.assert_allclose(d_a.numpy(), tape.gradient(want, pre).numpy(), rtol=1e-6)
@@ -197,15 +219,18 @@ def test_invalid_arc_input_node_is_rejected():
         cell.decode_arc(arc)
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    (dict(num_nodes=1), ValueError, "`num_nodes` must be >= 2. Received: num_nodes=1"),
-    (dict(hidden_size=0), ValueError, "`hidden_size` must be >= 1. Received: hidden_size=0"),
-    (dict(hidden_size=2.5), TypeError, "`hidden_size` must be an int"),
-    (dict(output_mode="last"), ValueError, "`output_mode` must be one of"),
-    (dict(init_range=-1.0), ValueError, "`init_range` must be >= 0"),
-    (dict(token_layout={"prev_positions": [0]}), TypeError, "`token_layout` must be"),
-    (dict(num_nodes=5), ValueError, "does not describe a 5-node cell"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (dict(num_nodes=1), ValueError, "`num_nodes` must be >= 2. Received: num_nodes=1"),
+        (dict(hidden_size=0), ValueError, "`hidden_size` must be >= 1. Received: hidden_size=0"),
+        (dict(hidden_size=2.5), TypeError, "`hidden_size` must be an int"),
+        (dict(output_mode="last"), ValueError, "`output_mode` must be one of"),
+        (dict(init_range=-1.0), ValueError, "`init_range` must be >= 0"),
+        (dict(token_layout={"prev_positions": [0]}), TypeError, "`token_layout` must be"),
+        (dict(num_nodes=5), ValueError, "does not describe a 5-node cell"),
+    ],
+)
 def test_bad_arguments_raise(kwargs, error, message):
     args = dict(num_nodes=4, hidden_size=3, token_layout=rnn.RNNCellSpace(4))
     args.update(kwargs)

@@ -15,8 +15,9 @@ B, T, H, V = 3, 6, 8, 23
 def make(arc_format="enas_lm", num_nodes=5, seed=0, **kwargs):
     space = rnn.RNNCellSpace(num_nodes, arc_format)
     keras.utils.set_random_seed(7)
-    return space, SharedRNNLM(space, vocab_size=V, hidden_size=H, seed=seed, init_range=0.3,
-                              **kwargs)
+    return space, SharedRNNLM(
+        space, vocab_size=V, hidden_size=H, seed=seed, init_range=0.3, **kwargs
+    )
 
 
 def tokens(seed=0, steps=T):
@@ -32,13 +33,17 @@ def test_shapes_and_tied_softmax():
     space, lm = make()
     logits, state = lm(tokens(), lm.initial_state(B), space.random_arc(0))
     assert logits.shape == (B, T, V) and state.shape == (B, H)
-    assert [v.shape for v in lm.trainable_variables] == [(V, H), (1, 2 * H, 2 * H),
-                                                        (10 * 4, H, 2 * H)]
+    assert [v.shape for v in lm.trainable_variables] == [
+        (V, H),
+        (1, 2 * H, 2 * H),
+        (10 * 4, H, 2 * H),
+    ]
     # Weight tying: the logits are the cell outputs times Eᵀ, no bias.
     emb = tf.gather(lm.embedding, tokens())
     outputs, _ = lm.cell(emb, lm.initial_state(B), space.random_arc(0))
-    np.testing.assert_allclose(logits.numpy(), (outputs @ tf.transpose(lm.embedding)).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        logits.numpy(), (outputs @ tf.transpose(lm.embedding)).numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -98,8 +103,9 @@ def test_train_step_updates_only_selected_bank_slices():
     before = [v.numpy() for v in lm.trainable_variables]
     _, _, kinds = step(tokens(), tokens(1), lm.initial_state(B), tf.constant(arc))
     assert kinds[1:] == ["IndexedSlices", "IndexedSlices"]  # w_prev, w_skip
-    for var, old, rows in zip(lm.trainable_variables[1:], before[1:],
-                              (index["node0_index"], index["bank_index"])):
+    for var, old, rows in zip(
+        lm.trainable_variables[1:], before[1:], (index["node0_index"], index["bank_index"])
+    ):
         changed = np.flatnonzero(np.abs(var.numpy() - old).reshape(len(old), -1).max(1) > 0)
         assert changed.tolist() == sorted(rows.numpy().tolist())
 
@@ -130,8 +136,9 @@ def test_dropout_only_in_training():
 def test_no_dropout_rates_make_training_deterministic():
     space, lm = make(drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0, drop_o=0.0)
     x, arc, state = tokens(), space.random_arc(2), lm.initial_state(B)
-    np.testing.assert_allclose(lm(x, state, arc, training=True)[0].numpy(),
-                               lm(x, state, arc)[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        lm(x, state, arc, training=True)[0].numpy(), lm(x, state, arc)[0].numpy(), rtol=1e-6
+    )
 
 
 def test_dropout_mask_values_and_rate_check():
@@ -148,8 +155,10 @@ def test_same_seed_same_dropout_stream():
     _, second = make(seed=5)
     second.set_weights(first.get_weights())
     x, arc, state = tokens(), space.random_arc(0), first.initial_state(B)
-    np.testing.assert_array_equal(first(x, state, arc, training=True)[0].numpy(),
-                                  second(x, state, arc, training=True)[0].numpy())
+    np.testing.assert_array_equal(
+        first(x, state, arc, training=True)[0].numpy(),
+        second(x, state, arc, training=True)[0].numpy(),
+    )
 
 
 def test_state_carried_across_halves_equals_whole_sequence():
@@ -158,8 +167,9 @@ def test_state_carried_across_halves_equals_whole_sequence():
     whole, whole_state = lm(x, lm.initial_state(B), arc)
     first, state = lm(x[:, :5], lm.initial_state(B), arc)
     second, state = lm(x[:, 5:], state, arc)
-    np.testing.assert_allclose(tf.concat([first, second], 1).numpy(), whole.numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tf.concat([first, second], 1).numpy(), whole.numpy(), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(state.numpy(), whole_state.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -178,12 +188,15 @@ def test_accepts_a_token_layout_and_round_trips_config():
         SharedRNNLM(space.token_layout(), vocab_size=V, hidden_size=H)
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    (dict(vocab_size=0), ValueError, "`vocab_size` must be >= 1. Received: vocab_size=0"),
-    (dict(vocab_size="10"), TypeError, "`vocab_size` must be an int"),
-    (dict(drop_o=1.0), ValueError, r"`drop_o` must be in \[0, 1\). Received: drop_o=1.0"),
-    (dict(hidden_size=0), ValueError, "`hidden_size` must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (dict(vocab_size=0), ValueError, "`vocab_size` must be >= 1. Received: vocab_size=0"),
+        (dict(vocab_size="10"), TypeError, "`vocab_size` must be an int"),
+        (dict(drop_o=1.0), ValueError, r"`drop_o` must be in \[0, 1\). Received: drop_o=1.0"),
+        (dict(hidden_size=0), ValueError, "`hidden_size` must be >= 1"),
+    ],
+)
 def test_bad_arguments_raise(kwargs, error, message):
     args = dict(vocab_size=V, hidden_size=H)
     args.update(kwargs)
@@ -193,8 +206,10 @@ def test_bad_arguments_raise(kwargs, error, message):
 
 def test_dynamic_batch_and_length_under_one_trace():
     space, lm = make()
-    spec = [tf.TensorSpec([None, None], tf.int32)] * 2 + [tf.TensorSpec([None, H]),
-                                                          tf.TensorSpec([None], tf.int32)]
+    spec = [tf.TensorSpec([None, None], tf.int32)] * 2 + [
+        tf.TensorSpec([None, H]),
+        tf.TensorSpec([None], tf.int32),
+    ]
 
     @tf.function(input_signature=spec)
     def loss_and_grad(x, y, state, arc):

@@ -19,11 +19,17 @@ from keras_enas.search_spaces import base, macro, micro, rnn
 from keras_enas.search_spaces.space import SearchSpace
 
 # A user's own schema: ops from three vocabularies, a skip bit, an input choice.
-USER_SPACE = SearchSpace((
-    base.OpChoice("width", "width", 4), base.AnchorStep("stem"),
-    base.OpChoice("kernel", "kernel", 3), base.SkipChoice("skips", 1),
-    base.OpChoice("activation", "act", 4), base.InputChoice("input", 2, register_anchor=True),
-    base.OpChoice("pool", "pool", 2)))
+USER_SPACE = SearchSpace(
+    (
+        base.OpChoice("width", "width", 4),
+        base.AnchorStep("stem"),
+        base.OpChoice("kernel", "kernel", 3),
+        base.SkipChoice("skips", 1),
+        base.OpChoice("activation", "act", 4),
+        base.InputChoice("input", 2, register_anchor=True),
+        base.OpChoice("pool", "pool", 2),
+    )
+)
 
 # space, its controller's logit settings (the paper's), updates, level to pass.
 # Micro's level is lower: its op logits are capped (learnable bias [10, 10, 0, 0, 0]
@@ -40,15 +46,25 @@ SPACES = {
 
 def train(name, baseline=True, scale=1.0, epsilon=1e-8, seed=0):
     space, logits, updates, level = SPACES[name]
-    controller = Controller(space.steps, initial_anchors=space.initial_anchors,
-                            sample_order=space.sample_order, hidden_size=32, seed=seed,
-                            **logits)
-    trainer = ControllerTrainer(controller, learning_rate=1e-2, beta_1=0.9, epsilon=epsilon,
-                                baseline_decay=0.9 if baseline else 1.0,
-                                entropy_weight=1e-4, num_aggregate=10)
+    controller = Controller(
+        space.steps,
+        initial_anchors=space.initial_anchors,
+        sample_order=space.sample_order,
+        hidden_size=32,
+        seed=seed,
+        **logits,
+    )
+    trainer = ControllerTrainer(
+        controller,
+        learning_rate=1e-2,
+        beta_1=0.9,
+        epsilon=epsilon,
+        baseline_decay=0.9 if baseline else 1.0,
+        entropy_weight=1e-4,
+        num_aggregate=10,
+    )
     target = space.random_arc(123)
-    reward = synthetic.match_reward(target, noise_std=0.05, offset=10.0, scale=scale,
-                                    seed=seed)
+    reward = synthetic.match_reward(target, noise_std=0.05, offset=10.0, scale=scale, seed=seed)
     history = synthetic.train_on_reward(trainer, reward, updates, target)
     return history[0]["target_probability"], history[-1]["target_probability"], level
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from cifar_test_utils import run_bin
 
 # Loads the export in a fresh interpreter that never imports keras_enas.
@@ -26,18 +25,35 @@ print(json.dumps({"uint8": p8.numpy().tolist(), "float": pf.numpy().tolist(),
 def test_train_cifar10_smoke_resume_and_export(shared_data, tmp_path):
     arc_file = tmp_path / "search" / "best_architecture.json"
     arc_file.parent.mkdir()
-    arc_file.write_text(json.dumps({"search_space": "macro", "space_config": {"num_layers": 3},
-                                    "arc": "1 5 1 4 0 1", "fixed_arc": "1 5 1 4 0 1"}))
+    arc_file.write_text(
+        json.dumps(
+            {
+                "search_space": "macro",
+                "space_config": {"num_layers": 3},
+                "arc": "1 5 1 4 0 1",
+                "fixed_arc": "1 5 1 4 0 1",
+            }
+        )
+    )
     workdir = tmp_path / "final"
-    args = ["--flagfile=configs/cifar10_macro_final_smoke.flags", f"--arc_file={arc_file}",
-            f"--data_dir={shared_data / 'cifar10'}", f"--workdir={workdir}"]
+    args = [
+        "--flagfile=configs/cifar10_macro_final_smoke.flags",
+        f"--arc_file={arc_file}",
+        f"--data_dir={shared_data / 'cifar10'}",
+        f"--workdir={workdir}",
+    ]
     proc = run_bin("train_cifar10", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "final_test_accuracy: " in proc.stdout
     records = [json.loads(line) for line in open(workdir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2]
-    for key in ("final_train_loss", "final_train_accuracy", "final_test_loss",
-                "final_test_accuracy", "lr"):
+    for key in (
+        "final_train_loss",
+        "final_train_accuracy",
+        "final_test_loss",
+        "final_test_accuracy",
+        "lr",
+    ):
         assert all(np.isfinite(r[key]) for r in records), key
     results = json.load(open(workdir / "final_results.json"))
     assert results["epochs"] == 2 and 0 <= results["final_test_accuracy"] <= 1
@@ -46,8 +62,14 @@ def test_train_cifar10_smoke_resume_and_export(shared_data, tmp_path):
     assert (export / "network.png").exists()
     assert json.load(open(export / "architecture.json"))["space_config"] == {"num_layers": 3}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    served = subprocess.run([sys.executable, "-c", SERVE, str(export)], capture_output=True,
-                            text=True, timeout=120, cwd=str(tmp_path), env=env)
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE, str(export)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(tmp_path),
+        env=env,
+    )
     assert served.returncode == 0, served.stderr[-3000:]
     out = json.loads(served.stdout.strip().splitlines()[-1])
     assert not out["keras_enas"]

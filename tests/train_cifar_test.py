@@ -7,12 +7,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from cifar_test_utils import MACRO_FINAL, MEAN, STD, random_images, standardized
 
 from keras_enas.config.cifar import CIFARChildConfig, CIFARFinalConfig, TrainConfig
-from keras_enas.search_spaces.macro import MacroSpace
 from keras_enas.tasks.cifar import train as train_cifar
 from keras_enas.tasks.cifar.architecture import read_arc_file, resolve_architecture
-from cifar_test_utils import MACRO_FINAL, MEAN, STD, random_images, standardized
 
 ARC = "1 5 1 4 0 1"
 
@@ -21,14 +20,16 @@ def _config(workdir=None, **train):
     child = CIFARChildConfig(filters=4, batch_size=8, eval_batch_size=8, dropout=0.5)
     settings = dict(num_epochs=2, steps_per_epoch=2)
     settings.update(train)
-    return CIFARFinalConfig(fixed_arc=ARC, child=child, train=TrainConfig(**settings),
-                            workdir=workdir, seed=2)
+    return CIFARFinalConfig(
+        fixed_arc=ARC, child=child, train=TrainConfig(**settings), workdir=workdir, seed=2
+    )
 
 
 def _datasets(count=32, size=8):
     images, labels = random_images(count, size)
     ds = tf.data.Dataset.from_tensor_slices((standardized(images), labels)).batch(
-        8, drop_remainder=True)
+        8, drop_remainder=True
+    )
     return dict(train_ds=ds, test_ds=ds, mean=MEAN, std=STD), images
 
 
@@ -43,11 +44,13 @@ def test_fixed_arc_infers_the_space_and_the_arc_file_names_it(tmp_path):
 
 
 def test_arc_file_wins_over_fixed_arc_with_a_notice(tmp_path, caplog):
-    (tmp_path / "best_architecture.json").write_text(json.dumps(
-        {"search_space": "macro", "space_config": {"num_layers": 3}, "arc": ARC}))
+    (tmp_path / "best_architecture.json").write_text(
+        json.dumps({"search_space": "macro", "space_config": {"num_layers": 3}, "arc": ARC})
+    )
     with caplog.at_level("WARNING"):
-        space, arc = resolve_architecture(CIFARFinalConfig(arc_file=str(tmp_path),
-                                                           fixed_arc="0 0 0 0 0 0 0 0 0 0"))
+        space, arc = resolve_architecture(
+            CIFARFinalConfig(arc_file=str(tmp_path), fixed_arc="0 0 0 0 0 0 0 0 0 0")
+        )
     assert space.num_layers == 3 and space.format_arc(arc) == ARC
     assert "--fixed_arc='0 0 0 0 0 0 0 0 0 0' is ignored" in caplog.text
 
@@ -66,11 +69,15 @@ def test_bad_architecture_sources_raise(tmp_path):
     with pytest.raises(ValueError, match=r"is not valid JSON"):
         read_arc_file(path, "macro")
     path.write_text(json.dumps({"search_space": "ptb_rnn", "space_config": {}, "arc": "0"}))
-    with pytest.raises(ValueError, match=r"holds a 'ptb_rnn' architecture, but "
-                                         r"search_space='macro'"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds a 'ptb_rnn' architecture, but "
+        r"search_space='macro'",
+    ):
         read_arc_file(path, "macro")
-    path.write_text(json.dumps({"search_space": "macro", "space_config": {"layers": 3},
-                                "arc": ARC}))
+    path.write_text(
+        json.dumps({"search_space": "macro", "space_config": {"layers": 3}, "arc": ARC})
+    )
     with pytest.raises(ValueError, match=r"bad 'space_config'"):
         read_arc_file(path, "macro")
 

@@ -13,14 +13,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _train_ptb(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, os.path.join(REPO, "bin", "train_ptb"), *args],
-                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "bin", "train_ptb"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=env,
+    )
 
 
 def test_smoke_run_on_real_data(shared_data, tmp_path):
     workdir = tmp_path / "run"
-    proc = _train_ptb("--flagfile=configs/ptb_final_smoke.flags",
-                      f"--data_dir={shared_data / 'ptb'}", f"--workdir={workdir}")
+    proc = _train_ptb(
+        "--flagfile=configs/ptb_final_smoke.flags",
+        f"--data_dir={shared_data / 'ptb'}",
+        f"--workdir={workdir}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-2])
     results = json.load(open(workdir / "final_results.json"))
@@ -33,17 +42,28 @@ def test_smoke_run_on_real_data(shared_data, tmp_path):
     assert results["architecture"]["fixed_arc"] == "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1"
     records = [json.loads(line) for line in open(workdir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1]
-    assert all(k.startswith("final_") or k in ("epoch", "seconds", "lr", "asgd", "valid_seconds")
-               for r in records for k in r)
-    for name in ("model.keras", "export/saved_model.pb", "export/architecture.json",
-                 "export/cell.png", "config.json", "flags.txt", "history.csv"):
+    assert all(
+        k.startswith("final_") or k in ("epoch", "seconds", "lr", "asgd", "valid_seconds")
+        for r in records
+        for k in r
+    )
+    for name in (
+        "model.keras",
+        "export/saved_model.pb",
+        "export/architecture.json",
+        "export/cell.png",
+        "config.json",
+        "flags.txt",
+        "history.csv",
+    ):
         assert (workdir / name).exists(), name
     assert os.listdir(workdir / "tensorboard")
 
 
 def test_dry_run_prints_one_json_line_with_the_parameter_count(shared_data):
-    proc = _train_ptb("--flagfile=configs/ptb_final.flags", f"--data_dir={shared_data / 'ptb'}",
-                      "--dry_run")
+    proc = _train_ptb(
+        "--flagfile=configs/ptb_final.flags", f"--data_dir={shared_data / 'ptb'}", "--dry_run"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -53,18 +73,27 @@ def test_dry_run_prints_one_json_line_with_the_parameter_count(shared_data):
     assert info["architecture"]["arcs"]["original"] == info["architecture"]["arc"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--fixed_arc=0 0 0 1 1 2", "--arc_format=original"],
-     r"An original ptb_rnn arc has 2N - 1 tokens"),
-    (["--fixed_arc=0 0 0 7 1", "--arc_format=original"],
-     r"token 3 \(node 2 input\) is 7; expected an integer in \[0, 1\]"),
-    (["--arc_file={tmp}/missing.json"], r"Architecture file not found: .*missing.json"),
-    (["--arc_file={tmp}/bad.json"], r"bad.json is not valid JSON"),
-    ([], r"`fixed_arc` or `arc_file` \(exactly one\) must give the architecture"),
-    (["--fixed_arc=0 1", "--cell=lstm"], r"`fixed_arc` does not apply to cell='lstm'"),
-    (["--fixed_arc=0 1", "--child_drop_o=1.5"],
-     r"flag --child_drop_o=1.5: 1.5 is not a number in the range \[0.0, 0.99\]"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--fixed_arc=0 0 0 1 1 2", "--arc_format=original"],
+            r"An original ptb_rnn arc has 2N - 1 tokens",
+        ),
+        (
+            ["--fixed_arc=0 0 0 7 1", "--arc_format=original"],
+            r"token 3 \(node 2 input\) is 7; expected an integer in \[0, 1\]",
+        ),
+        (["--arc_file={tmp}/missing.json"], r"Architecture file not found: .*missing.json"),
+        (["--arc_file={tmp}/bad.json"], r"bad.json is not valid JSON"),
+        ([], r"`fixed_arc` or `arc_file` \(exactly one\) must give the architecture"),
+        (["--fixed_arc=0 1", "--cell=lstm"], r"`fixed_arc` does not apply to cell='lstm'"),
+        (
+            ["--fixed_arc=0 1", "--child_drop_o=1.5"],
+            r"flag --child_drop_o=1.5: 1.5 is not a number in the range \[0.0, 0.99\]",
+        ),
+    ],
+)
 def test_bad_input_gives_a_one_line_error(args, message, tmp_path):
     (tmp_path / "bad.json").write_text("{'search_space': ptb_rnn")
     args = [a.format(tmp=tmp_path) for a in args]

@@ -87,30 +87,46 @@ def test_asgd_triggers_non_monotonically_and_averages_the_weights():
         step((x, x))
         snapshots.append([v.numpy() for v in model.trainable_variables])
     for i, average in enumerate(trainer.averages):
-        np.testing.assert_allclose(average.numpy(), np.mean([s[i] for s in snapshots], 0),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            average.numpy(), np.mean([s[i] for s in snapshots], 0), atol=1e-6
+        )
     trainer.swap_averages()
-    np.testing.assert_allclose(model.trainable_variables[0].numpy(),
-                               np.mean([s[0] for s in snapshots], 0), atol=1e-6)
+    np.testing.assert_allclose(
+        model.trainable_variables[0].numpy(), np.mean([s[0] for s in snapshots], 0), atol=1e-6
+    )
     trainer.swap_averages()
     np.testing.assert_array_equal(model.trainable_variables[0].numpy(), snapshots[-1][0])
 
 
 def _config(workdir, **train):
-    settings = dict(num_epochs=3, steps_per_epoch=3, batch_size=4, bptt=5, asgd=True,
-                    asgd_start_epoch=1, deterministic=True)
+    settings = dict(
+        num_epochs=3,
+        steps_per_epoch=3,
+        batch_size=4,
+        bptt=5,
+        asgd=True,
+        asgd_start_epoch=1,
+        deterministic=True,
+    )
     settings.update(train)
     return ptb_final.PTBFinalConfig(
         child=ptb_final.FinalModelConfig(hidden_size=H),
         train=ptb_final.FinalTrainConfig(**settings),
         eval=ptb_final.FinalEvalConfig(batch_size=4, bptt=50, epoch_batch_size=4),
-        fixed_arc="0 3 1 1 0 2", workdir=workdir, seed=5)
+        fixed_arc="0 3 1 1 0 2",
+        workdir=workdir,
+        seed=5,
+    )
 
 
 def _data():
     stream = (np.arange(1500) * 7 % V).astype(np.int32)  # patterned stream: mechanics only
-    return dict(train_ds=ptb.lm_dataset(stream, 4, 5), valid_tokens=stream[:400],
-                test_tokens=stream[400:800], vocab_size=V)
+    return dict(
+        train_ds=ptb.lm_dataset(stream, 4, 5),
+        valid_tokens=stream[:400],
+        test_tokens=stream[400:800],
+        vocab_size=V,
+    )
 
 
 def _restored_variables(config):
@@ -127,8 +143,9 @@ def test_resume_reaches_the_same_weights(tmp_path):
     full = _config(str(tmp_path / "full"))
     expected = train_lib.run_ptb_training(full, **_data())
     split = _config(str(tmp_path / "split"))
-    train_lib.run_ptb_training(dataclasses.replace(
-        split, train=dataclasses.replace(split.train, num_epochs=1)), **_data())  # interrupted
+    train_lib.run_ptb_training(
+        dataclasses.replace(split, train=dataclasses.replace(split.train, num_epochs=1)), **_data()
+    )  # interrupted
     resumed = train_lib.run_ptb_training(split, **_data())  # the same command again
     # Bit for bit when this test runs alone; after other TF tests in the same process the
     # CPU kernels' reduction order was seen to differ by ~1e-7 (relative 4e-6) between the
@@ -160,8 +177,11 @@ def test_resume_with_another_architecture_is_refused(tmp_path):
     other = dataclasses.replace(config, fixed_arc="0 1 1 1 0 2")
     with pytest.raises(ValueError, match=r"different config \(differs in: architecture"):
         train_lib.prepare_workdir(other, *architecture.resolve_architecture(other))
-    longer = dataclasses.replace(config, train=dataclasses.replace(config.train, num_epochs=9),
-                                 eval=ptb_final.FinalEvalConfig(batch_size=1))
+    longer = dataclasses.replace(
+        config,
+        train=dataclasses.replace(config.train, num_epochs=9),
+        eval=ptb_final.FinalEvalConfig(batch_size=1),
+    )
     train_lib.prepare_workdir(longer, *architecture.resolve_architecture(longer))  # allowed
 
 
@@ -175,11 +195,11 @@ def test_architecture_from_fixed_arc_or_arc_file(tmp_path):
     path.write_text(json.dumps({k: record[k] for k in ("search_space", "space_config", "arc")}))
     for source in (str(path), str(tmp_path)):  # the file, or the search working directory
         file_space, file_arc = architecture.resolve_architecture(
-            ptb_final.PTBFinalConfig(arc_file=source))
+            ptb_final.PTBFinalConfig(arc_file=source)
+        )
         assert file_space.get_config() == space.get_config()
         np.testing.assert_array_equal(file_arc, arc)
-    assert architecture.resolve_architecture(ptb_final.PTBFinalConfig(cell="lstm")) == (None,
-                                                                                         None)
+    assert architecture.resolve_architecture(ptb_final.PTBFinalConfig(cell="lstm")) == (None, None)
 
 
 def test_arc_file_wins_over_fixed_arc_with_a_notice(tmp_path, caplog):
@@ -189,7 +209,8 @@ def test_arc_file_wins_over_fixed_arc_with_a_notice(tmp_path, caplog):
     path.write_text(json.dumps({k: record[k] for k in ("search_space", "space_config", "arc")}))
     with caplog.at_level("WARNING"):
         space, arc = architecture.resolve_architecture(
-            ptb_final.PTBFinalConfig(arc_file=str(path), fixed_arc="0 1 1 1 0 2"))
+            ptb_final.PTBFinalConfig(arc_file=str(path), fixed_arc="0 1 1 1 0 2")
+        )
     assert space.get_config() == {"num_nodes": 12, "arc_format": "original"}
     assert space.format_arc(arc) == ptb_final.PTB_FINAL_ARC
     assert "--fixed_arc='0 1 1 1 0 2' is ignored" in caplog.text
@@ -226,14 +247,27 @@ def test_architecture_errors(tmp_path):
 def test_config_defaults_are_ptb_final_sh_and_flags_have_prefixes():
     config = ptb_final.PTBFinalConfig()
     c, t = config.child, config.train
-    assert (c.hidden_size, c.drop_e, c.drop_x, c.drop_l, c.drop_o) == (748, 0.21, 0.75, 0.25,
-                                                                       0.76)
+    assert (c.hidden_size, c.drop_e, c.drop_x, c.drop_l, c.drop_o) == (748, 0.21, 0.75, 0.25, 0.76)
     assert (t.learning_rate, t.grad_clip, t.l2, t.lr_decay, t.lr_decay_start) == (
-        20.0, 0.25, 5e-7, 0.9991, 14)
+        20.0,
+        0.25,
+        5e-7,
+        0.9991,
+        14,
+    )
     values = flags.FlagValues()
     cli.define_flags(ptb_final.PTBFinalConfig, values)
-    for name in ("fixed_arc", "arc_file", "arc_format", "cell", "train_asgd", "eval_batch_size",
-                 "child_drop_e", "train_loss_reduction", "num_nodes"):
+    for name in (
+        "fixed_arc",
+        "arc_file",
+        "arc_format",
+        "cell",
+        "train_asgd",
+        "eval_batch_size",
+        "child_drop_e",
+        "train_loss_reduction",
+        "num_nodes",
+    ):
         assert values[name].help.endswith(".")
     values(["prog", "--train_asgd", "--eval_batch_size=1"])
     parsed = cli.config_from_flags(ptb_final.PTBFinalConfig, values)

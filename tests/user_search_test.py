@@ -26,14 +26,28 @@ class CountTraces(keras.layers.Layer):
 def build_supernet():
     inp = keras.Input((16, 16, 3))
     h0 = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    h1 = ke.OpChoice([keras.Sequential([keras.layers.Conv2D(8, 3, padding="same"),
-                                        keras.layers.BatchNormalization(),
-                                        keras.layers.ReLU()]),
-                      keras.layers.Conv2D(8, 5, padding="same", activation="relu"),
-                      keras.layers.MaxPooling2D(3, 1, padding="same")], name="block1")(h0)
-    h2 = ke.OpChoice([keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-                      keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
-                      CountTraces()], name="block2")(h1)
+    h1 = ke.OpChoice(
+        [
+            keras.Sequential(
+                [
+                    keras.layers.Conv2D(8, 3, padding="same"),
+                    keras.layers.BatchNormalization(),
+                    keras.layers.ReLU(),
+                ]
+            ),
+            keras.layers.Conv2D(8, 5, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(3, 1, padding="same"),
+        ],
+        name="block1",
+    )(h0)
+    h2 = ke.OpChoice(
+        [
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+            keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
+            CountTraces(),
+        ],
+        name="block2",
+    )(h1)
     skips = ke.InputChoice(num_chosen=None, reduction="sum", name="skips")([h0, h1])
     h3 = keras.layers.Add()([h2, skips])
     h4 = ke.InputChoice(num_chosen=1, reduction="mean", name="out_input")([h1, h3])
@@ -51,8 +65,11 @@ def data(shared_data):
     return x, y, train, valid
 
 
-SETTINGS = {"seed": 3, "controller": {"train_steps": 2, "num_aggregate": 2},
-            "reward_batch_size": 32}
+SETTINGS = {
+    "seed": 3,
+    "controller": {"train_steps": 2, "num_aggregate": 2},
+    "reward_batch_size": 32,
+}
 
 
 class Arcs(keras.callbacks.Callback):
@@ -64,22 +81,29 @@ class Arcs(keras.callbacks.Callback):
         self.arcs = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.arcs.append(tuple(np.concatenate(
-            [np.ravel(layer.selection.numpy()) for layer in self.layers]).tolist()))
+        self.arcs.append(
+            tuple(
+                np.concatenate(
+                    [np.ravel(layer.selection.numpy()) for layer in self.layers]
+                ).tolist()
+            )
+        )
 
 
 def test_only_chosen_candidates_get_gradient(data):
     x, y, _, _ = data
     supernet = build_supernet()
-    search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy", strategy="random",
-                     **SETTINGS)
+    search = ke.ENAS(
+        supernet, loss="sparse_categorical_crossentropy", strategy="random", **SETTINGS
+    )
     block1 = supernet.get_layer("block1")
     before = [[w.numpy() for w in c.weights] for c in block1.candidates]
     search.train_on_batch(x[:8], y[:8])
     chosen = int(block1.selection.numpy())
     for i, candidate in enumerate(block1.candidates):
-        changed = [not np.array_equal(b, w.numpy()) for b, w in
-                   zip(before[i], candidate.trainable_weights)]
+        changed = [
+            not np.array_equal(b, w.numpy()) for b, w in zip(before[i], candidate.trainable_weights)
+        ]
         if i == chosen:
             assert any(changed), f"chosen candidate {i} was not trained"
         else:
@@ -90,8 +114,13 @@ def test_search_fixed_save_and_resume(data, tmp_path):
     x, _, train, valid = data
     keras.utils.set_random_seed(0)
     supernet = build_supernet()
-    search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy",
-                     workdir=str(tmp_path / "a"), deterministic=True, **SETTINGS)
+    search = ke.ENAS(
+        supernet,
+        loss="sparse_categorical_crossentropy",
+        workdir=str(tmp_path / "a"),
+        deterministic=True,
+        **SETTINGS,
+    )
     arcs = Arcs(supernet)
     search.fit(train, validation_data=valid, epochs=1, verbose=0, callbacks=[arcs])
     traces = len(TRACES)
@@ -109,10 +138,12 @@ def test_search_fixed_save_and_resume(data, tmp_path):
     # The fixed model with the shared weights computes the shared model's function.
     shared_fixed = ke.fixed_model(supernet, best, copy_weights=True)
     ke.set_architecture(supernet, best)
-    np.testing.assert_allclose(shared_fixed(x[:16], training=False),
-                               supernet(x[:16], training=False), atol=1e-5)
-    assert not any(isinstance(layer, (ke.OpChoice, ke.InputChoice))
-                   for layer in shared_fixed.layers)
+    np.testing.assert_allclose(
+        shared_fixed(x[:16], training=False), supernet(x[:16], training=False), atol=1e-5
+    )
+    assert not any(
+        isinstance(layer, (ke.OpChoice, ke.InputChoice)) for layer in shared_fixed.layers
+    )
 
     # Fresh weights, save → load (without keras_enas) → same outputs.
     final = ke.fixed_model(supernet, best)
@@ -120,20 +151,31 @@ def test_search_fixed_save_and_resume(data, tmp_path):
     final.save(path)
     expected = np.asarray(final(x[:4], training=False))
     np.save(tmp_path / "x.npy", x[:4])
-    script = ("import sys, numpy as np, keras; m = keras.models.load_model(sys.argv[1]); "
-              "print(float(np.abs(m(np.load(sys.argv[2])) - np.load(sys.argv[3])).max())); "
-              "print('keras_enas' in sys.modules)")
+    script = (
+        "import sys, numpy as np, keras; m = keras.models.load_model(sys.argv[1]); "
+        "print(float(np.abs(m(np.load(sys.argv[2])) - np.load(sys.argv[3])).max())); "
+        "print('keras_enas' in sys.modules)"
+    )
     np.save(tmp_path / "y.npy", expected)
-    out = subprocess.run([sys.executable, "-c", script, path, str(tmp_path / "x.npy"),
-                          str(tmp_path / "y.npy")], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", script, path, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     diff, imported = out.stdout.split()
     assert float(diff) < 1e-6 and imported == "False"
 
     # Resume: 1 epoch, reopen from the workdir on a new supernet, 1 more: bit-identical.
     keras.utils.set_random_seed(0)
-    first = ke.ENAS(build_supernet(), loss="sparse_categorical_crossentropy",
-                    workdir=str(tmp_path / "b"), deterministic=True, **SETTINGS)
+    first = ke.ENAS(
+        build_supernet(),
+        loss="sparse_categorical_crossentropy",
+        workdir=str(tmp_path / "b"),
+        deterministic=True,
+        **SETTINGS,
+    )
     first.fit(train, validation_data=valid, epochs=1, verbose=0)
     resumed = ke.load_search(str(tmp_path / "b"), model=build_supernet())
     assert int(resumed.epochs_done.numpy()) == 1

@@ -44,7 +44,7 @@ def label(path):
 def _is_script(path):
     """Whether the Python file at `path` runs as a program (has a `__main__` guard)."""
     with open(path, encoding="utf-8") as f:
-        return "__name__ == \"__main__\"" in f.read()
+        return '__name__ == "__main__"' in f.read()
 
 
 def target_kinds(root):
@@ -55,11 +55,12 @@ def target_kinds(root):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in filenames:
                 rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
-                if top == "bin" and "/" not in rel[len("bin/"):]:
+                if top == "bin" and "/" not in rel[len("bin/") :]:
                     kinds[rel] = "py_binary"
                 elif name.endswith(".py") and top in SCRIPT_DIRS:  # helpers do not run alone
-                    kinds[rel] = "py_binary" if _is_script(os.path.join(dirpath, name)) else (
-                        "py_library")
+                    kinds[rel] = (
+                        "py_binary" if _is_script(os.path.join(dirpath, name)) else ("py_library")
+                    )
                 elif name.endswith(".py"):
                     kinds[rel] = "py_test" if name.endswith("_test.py") else "py_library"
     return kinds
@@ -154,15 +155,20 @@ def source_deps(root, src, requirements, problems):
             top = alternatives[-1][0] if alternatives[-1] else ""
             if found:
                 files.add(found)
-            elif level or any(os.path.isdir(os.path.join(d, top)) or _find(root, d, [top])
-                              for d in dirs):
-                problems.append(f"{src}:{node.lineno}: cannot resolve a first-party import "
-                                f"({'.' * level}{'.'.join(alternatives[0])}); not listed.")
+            elif level or any(
+                os.path.isdir(os.path.join(d, top)) or _find(root, d, [top]) for d in dirs
+            ):
+                problems.append(
+                    f"{src}:{node.lineno}: cannot resolve a first-party import "
+                    f"({'.' * level}{'.'.join(alternatives[0])}); not listed."
+                )
             elif top in requirements:
                 dists.add(requirements[top])
             elif top not in sys.stdlib_module_names:
-                problems.append(f"{src}:{node.lineno}: third-party import {top!r} is not in "
-                                "requirements.txt or requirements-dev.txt; not listed.")
+                problems.append(
+                    f"{src}:{node.lineno}: third-party import {top!r} is not in "
+                    "requirements.txt or requirements-dev.txt; not listed."
+                )
     files.discard(src)
     return files, dists
 
@@ -195,10 +201,16 @@ def generate(root):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(
-        __file__))), help="Repository root (default: the parent of tools/).")
-    parser.add_argument("--check", action="store_true",
-                        help="Do not write; exit with status 1 if BUILD is out of date.")
+    parser.add_argument(
+        "--root",
+        default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        help="Repository root (default: the parent of tools/).",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="Do not write; exit with status 1 if BUILD is out of date.",
+    )
     args = parser.parse_args(argv)
     text, problems = generate(args.root)
     for problem in problems:

@@ -5,8 +5,9 @@ import dataclasses
 
 def field(default, help, choices=None, lower=None, upper=None):
     """A dataclass field whose metadata holds its flag help and bounds."""
-    return dataclasses.field(default=default, metadata=dict(
-        help=help, choices=choices, lower=lower, upper=upper))
+    return dataclasses.field(
+        default=default, metadata=dict(help=help, choices=choices, lower=lower, upper=upper)
+    )
 
 
 class Validated:
@@ -23,14 +24,13 @@ def check(f, value):
     if value is None or not meta:
         return
     if meta.get("choices") and value not in meta["choices"]:
-        raise ValueError(f"`{f.name}` must be one of {list(meta['choices'])}. "
-                         f"Received: {f.name}={value!r}")
+        raise ValueError(
+            f"`{f.name}` must be one of {list(meta['choices'])}. Received: {f.name}={value!r}"
+        )
     if meta.get("lower") is not None and value < meta["lower"]:
-        raise ValueError(f"`{f.name}` must be >= {meta['lower']}. "
-                         f"Received: {f.name}={value!r}")
+        raise ValueError(f"`{f.name}` must be >= {meta['lower']}. Received: {f.name}={value!r}")
     if meta.get("upper") is not None and value > meta["upper"]:
-        raise ValueError(f"`{f.name}` must be <= {meta['upper']}. "
-                         f"Received: {f.name}={value!r}")
+        raise ValueError(f"`{f.name}` must be <= {meta['upper']}. Received: {f.name}={value!r}")
 
 
 def from_dict(config_cls, values):
@@ -44,8 +44,9 @@ def from_dict(config_cls, values):
     names = {f.name: f for f in dataclasses.fields(config_cls)}
     for key, value in values.items():
         if key not in names:
-            raise ValueError(f"{config_cls.__name__} has no field `{key}`. "
-                             f"Received: {key}={value!r}")
+            raise ValueError(
+                f"{config_cls.__name__} has no field `{key}`. Received: {key}={value!r}"
+            )
         kind = names[key].type
         kwargs[key] = from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
     return config_cls(**kwargs)

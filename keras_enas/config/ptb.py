@@ -3,7 +3,8 @@
 import dataclasses
 from typing import Optional
 
-from keras_enas.config.base import Validated, field as _field
+from keras_enas.config.base import Validated
+from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
 
 
@@ -11,40 +12,62 @@ from keras_enas.config.search import ControllerConfig, SearchConfig
 class RNNChildConfig(Validated):
     """The shared-weight PTB language model (the child) and how ω is trained."""
 
-    num_nodes: int = _field(12, "Nodes N in the recurrent cell, node 0 included (paper: 12).",
-                            lower=2)
-    arc_format: str = _field("enas_lm", "Arc encoding: 'enas_lm' (the authors' corrected code, "
-                             "node 0 fixed to tanh) or 'original' (melodyguan/enas).",
-                             choices=("enas_lm", "original"))
+    num_nodes: int = _field(
+        12, "Nodes N in the recurrent cell, node 0 included (paper: 12).", lower=2
+    )
+    arc_format: str = _field(
+        "enas_lm",
+        "Arc encoding: 'enas_lm' (the authors' corrected code, "
+        "node 0 fixed to tanh) or 'original' (melodyguan/enas).",
+        choices=("enas_lm", "original"),
+    )
     hidden_size: int = _field(1000, "Hidden size = embedding size of the language model.", lower=1)
-    output_mode: str = _field("loose_ends", "Cell output: average of the loose ends (paper) or "
-                              "of all nodes but node 0 (enas_lm GPU code).",
-                              choices=("loose_ends", "all_nodes"))
-    share_by_activation: bool = _field(True, "One weight matrix per (node, input node, "
-                                       "activation), as the code does; False: per (node, input "
-                                       "node), as the paper describes.")
-    drop_e: float = _field(0.1, "Embedding dropout: probability of dropping a word type.",
-                           lower=0.0, upper=0.99)
-    drop_i: float = _field(0.2, "Locked dropout probability on the embedded inputs.",
-                           lower=0.0, upper=0.99)
-    drop_x: float = _field(0.75, "Variational dropout probability on the cell input.",
-                           lower=0.0, upper=0.99)
-    drop_l: float = _field(0.25, "Variational dropout probability on the state fed to each "
-                           "node.", lower=0.0, upper=0.99)
-    drop_o: float = _field(0.75, "Locked dropout probability on the cell outputs.",
-                           lower=0.0, upper=0.99)
-    init_range: float = _field(0.04, "Weights are initialised U[-init_range, init_range].",
-                               lower=0.0)
+    output_mode: str = _field(
+        "loose_ends",
+        "Cell output: average of the loose ends (paper) or "
+        "of all nodes but node 0 (enas_lm GPU code).",
+        choices=("loose_ends", "all_nodes"),
+    )
+    share_by_activation: bool = _field(
+        True,
+        "One weight matrix per (node, input node, "
+        "activation), as the code does; False: per (node, input "
+        "node), as the paper describes.",
+    )
+    drop_e: float = _field(
+        0.1, "Embedding dropout: probability of dropping a word type.", lower=0.0, upper=0.99
+    )
+    drop_i: float = _field(
+        0.2, "Locked dropout probability on the embedded inputs.", lower=0.0, upper=0.99
+    )
+    drop_x: float = _field(
+        0.75, "Variational dropout probability on the cell input.", lower=0.0, upper=0.99
+    )
+    drop_l: float = _field(
+        0.25,
+        "Variational dropout probability on the state fed to each node.",
+        lower=0.0,
+        upper=0.99,
+    )
+    drop_o: float = _field(
+        0.75, "Locked dropout probability on the cell outputs.", lower=0.0, upper=0.99
+    )
+    init_range: float = _field(
+        0.04, "Weights are initialised U[-init_range, init_range].", lower=0.0
+    )
     batch_size: int = _field(64, "Training minibatch size (rows of the token stream).", lower=1)
     bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1)
     learning_rate: float = _field(20.0, "SGD learning rate for the shared weights ω.", lower=0.0)
-    lr_decay: float = _field(0.96, "Multiply the learning rate by this every epoch from "
-                             "`lr_decay_start` on.", lower=0.0, upper=1.0)
+    lr_decay: float = _field(
+        0.96,
+        "Multiply the learning rate by this every epoch from `lr_decay_start` on.",
+        lower=0.0,
+        upper=1.0,
+    )
     lr_decay_start: int = _field(15, "First epoch (0-based) at which the decay applies.", lower=0)
     grad_clip: float = _field(0.25, "Global-norm gradient clipping for ω (0 disables).", lower=0.0)
     l2: float = _field(1e-7, "L2 weight on the weights a step uses.", lower=0.0)
-    eval_batch_size: int = _field(64, "Minibatch size for validation and reward batches.",
-                                  lower=1)
+    eval_batch_size: int = _field(64, "Minibatch size for validation and reward batches.", lower=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +79,9 @@ class PTBSearchConfig(Validated):
     search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
     seed: int = _field(0, "Seed for weights, dropout, arc sampling and data order.", lower=0)
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
-    workdir: Optional[str] = _field(None, "Working directory: config, logs, checkpoints, "
-                                    "results; an existing one is resumed.")
+    workdir: Optional[str] = _field(
+        None, "Working directory: config, logs, checkpoints, results; an existing one is resumed."
+    )
 
     def to_dict(self):
         """Returns the config as nested plain dicts (JSON-serialisable)."""

@@ -28,23 +28,42 @@ class RankCorrelationConfig(Validated):
     child: FinalModelConfig = dataclasses.field(default_factory=_small_model)
     train: FinalTrainConfig = dataclasses.field(default_factory=_small_budget)
     eval: FinalEvalConfig = dataclasses.field(default_factory=FinalEvalConfig)
-    search_workdir: str | None = _field(None, "Working directory of the search whose shared "
-                                           "weights and controller are ranked (its newest "
-                                           "checkpoint is loaded).")
-    workdir: str | None = _field(None, "Working directory of this study: arcs.json, one "
-                                    "arcs.jsonl record per trained arc, ranking.json, "
-                                    "ranking.png; an existing one is resumed.")
+    search_workdir: str | None = _field(
+        None,
+        "Working directory of the search whose shared "
+        "weights and controller are ranked (its newest "
+        "checkpoint is loaded).",
+    )
+    workdir: str | None = _field(
+        None,
+        "Working directory of this study: arcs.json, one "
+        "arcs.jsonl record per trained arc, ranking.json, "
+        "ranking.png; an existing one is resumed.",
+    )
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
     num_arcs: int = _field(12, "Arcs K to sample, score and train from scratch.", lower=2)
-    arc_source: str = _field("controller", "Where the K arcs come from: the search's trained "
-                             "controller or uniformly from the space.",
-                             choices=("controller", "uniform"))
-    score_num_batches: int = _field(10, "Validation minibatches (the same for every arc) the "
-                                    "shared-weight perplexity is measured on.", lower=1)
-    bootstrap_resamples: int = _field(2000, "Bootstrap resamples of the arcs for the 95% "
-                                      "intervals of Kendall tau and Spearman rho.", lower=1)
-    seed: int = _field(0, "Seed for the arc sampling, the weights and data order of every "
-                       "training from scratch, and the bootstrap.", lower=0)
+    arc_source: str = _field(
+        "controller",
+        "Where the K arcs come from: the search's trained controller or uniformly from the space.",
+        choices=("controller", "uniform"),
+    )
+    score_num_batches: int = _field(
+        10,
+        "Validation minibatches (the same for every arc) the "
+        "shared-weight perplexity is measured on.",
+        lower=1,
+    )
+    bootstrap_resamples: int = _field(
+        2000,
+        "Bootstrap resamples of the arcs for the 95% intervals of Kendall tau and Spearman rho.",
+        lower=1,
+    )
+    seed: int = _field(
+        0,
+        "Seed for the arc sampling, the weights and data order of every "
+        "training from scratch, and the bootstrap.",
+        lower=0,
+    )
 
     def to_dict(self):
         """Returns the config as nested plain dicts (JSON-serialisable)."""

@@ -17,27 +17,35 @@ def _user_controller():
 class UserSearchConfig(Validated):
     """Settings of `keras_enas.ENAS`: the child ω, the rewards, the controller θ."""
 
-    strategy: str = _field("enas", "'enas' trains the controller; 'random' samples uniform "
-                           "arcs with the same budget and no controller training.",
-                           choices=("enas", "random"))
-    learning_rate: float = _field(1e-3, "Adam learning rate for the shared weights ω (used "
-                                  "when no optimizer is given).", lower=0.0)
-    grad_clip: float = _field(5.0, "Global-norm gradient clipping for ω (0 disables).",
-                              lower=0.0)
-    reward_batch_size: int = _field(128, "Validation examples per reward minibatch (one "
-                                    "minibatch per sampled arc).", lower=1)
-    derive_num_samples: int = _field(50, "Arcs sampled and scored by best_architecture().",
-                                     lower=1)
-    controller_every: int = _field(1, "Run a controller phase every this many epochs.",
-                                   lower=1)
-    log_num_arcs: int = _field(10, "Sampled arcs logged with their rewards each epoch.",
-                               lower=0)
-    seed: int = _field(0, "Seed of the controller, uniform arcs and reward minibatches.",
-                       lower=0)
-    jit_compile: bool = _field(False, "Compile the steps with XLA (choices then compute every "
-                               "candidate and mask; measure first on CPU).")
-    deterministic: bool = _field(False, "Turn on TensorFlow op determinism, so that a resumed "
-                                 "run matches an uninterrupted one bit for bit.")
+    strategy: str = _field(
+        "enas",
+        "'enas' trains the controller; 'random' samples uniform "
+        "arcs with the same budget and no controller training.",
+        choices=("enas", "random"),
+    )
+    learning_rate: float = _field(
+        1e-3,
+        "Adam learning rate for the shared weights ω (used when no optimizer is given).",
+        lower=0.0,
+    )
+    grad_clip: float = _field(5.0, "Global-norm gradient clipping for ω (0 disables).", lower=0.0)
+    reward_batch_size: int = _field(
+        128, "Validation examples per reward minibatch (one minibatch per sampled arc).", lower=1
+    )
+    derive_num_samples: int = _field(50, "Arcs sampled and scored by best_architecture().", lower=1)
+    controller_every: int = _field(1, "Run a controller phase every this many epochs.", lower=1)
+    log_num_arcs: int = _field(10, "Sampled arcs logged with their rewards each epoch.", lower=0)
+    seed: int = _field(0, "Seed of the controller, uniform arcs and reward minibatches.", lower=0)
+    jit_compile: bool = _field(
+        False,
+        "Compile the steps with XLA (choices then compute every "
+        "candidate and mask; measure first on CPU).",
+    )
+    deterministic: bool = _field(
+        False,
+        "Turn on TensorFlow op determinism, so that a resumed "
+        "run matches an uninterrupted one bit for bit.",
+    )
     controller: ControllerConfig = dataclasses.field(default_factory=_user_controller)
 
     def to_dict(self):

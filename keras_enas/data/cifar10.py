@@ -9,13 +9,24 @@ from typing import Tuple
 import numpy as np
 
 BATCH_DIR = "cifar-10-batches-py"
-LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck")
+LABEL_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 _TRAIN_FILE = re.compile(r"data_batch_(\d+)")
 _HOW_TO_GET = (
     "Download cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and extract "
     "it in {d}: that creates {d}/cifar-10-batches-py/ holding data_batch_1 ... data_batch_5, "
-    "test_batch and batches.meta.")
+    "test_batch and batches.meta."
+)
 
 
 def _allowed_globals():
@@ -47,7 +58,8 @@ class _BatchUnpickler(pickle.Unpickler):
         except KeyError:
             raise _UnsafePickleError(
                 f"{self._path} contains a pickled reference to {module}.{name}, which a "
-                "CIFAR-10 batch file never holds; refusing to load it.") from None
+                "CIFAR-10 batch file never holds; refusing to load it."
+            ) from None
 
 
 def read_batch_file(path):
@@ -72,30 +84,53 @@ def read_batch_file(path):
             return _BatchUnpickler(f, path).load()
     except _UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError, MemoryError) as e:
-        raise ValueError(f"{path} is not a readable CIFAR-10 batch file (corrupt or "
-                         f"truncated?): {type(e).__name__}: {e}") from e
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as e:
+        raise ValueError(
+            f"{path} is not a readable CIFAR-10 batch file (corrupt or "
+            f"truncated?): {type(e).__name__}: {e}"
+        ) from e
 
 
 def _parse_batch(batch, path):
     """Checks a batch dict and returns `(images (N, 32, 32, 3) uint8, labels (N,) int32)`."""
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise ValueError(f"{path} must hold a dict with keys b'data' and b'labels', as the "
-                         f"official CIFAR-10 batches do. Received: {keys}")
+        raise ValueError(
+            f"{path} must hold a dict with keys b'data' and b'labels', as the "
+            f"official CIFAR-10 batches do. Received: {keys}"
+        )
     data = batch[b"data"]
-    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
-            or data.shape[1] != 3072):
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+    ):
         raise ValueError(
             f"b'data' in {path} must be a uint8 array of shape (N, 3072). Received: "
             f"{type(data).__name__} with shape={getattr(data, 'shape', None)}, "
-            f"dtype={getattr(data, 'dtype', None)}")
+            f"dtype={getattr(data, 'dtype', None)}"
+        )
     labels = np.asarray(batch[b"labels"])
-    if (labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer)
-            or (labels.size and (labels.min() < 0 or labels.max() > 9))):
-        raise ValueError(f"b'labels' in {path} must be {len(data)} integers in [0, 9] (one "
-                         f"per image). Received: shape={labels.shape}, dtype={labels.dtype}")
+    if (
+        labels.shape != (len(data),)
+        or not np.issubdtype(labels.dtype, np.integer)
+        or (labels.size and (labels.min() < 0 or labels.max() > 9))
+    ):
+        raise ValueError(
+            f"b'labels' in {path} must be {len(data)} integers in [0, 9] (one "
+            f"per image). Received: shape={labels.shape}, dtype={labels.dtype}"
+        )
     # Each row is channel-major: 1024 red, 1024 green, 1024 blue values, each row-major.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
     return np.ascontiguousarray(images), labels.astype(np.int32)
@@ -123,8 +158,11 @@ class CIFAR10Data:
 def _train_files(directory):
     if not os.path.isdir(directory):
         return []
-    found = [(int(m.group(1)), m.group(0)) for m in map(_TRAIN_FILE.fullmatch,
-                                                          os.listdir(directory)) if m]
+    found = [
+        (int(m.group(1)), m.group(0))
+        for m in map(_TRAIN_FILE.fullmatch, os.listdir(directory))
+        if m
+    ]
     return [os.path.join(directory, name) for _, name in sorted(found)]
 
 
@@ -143,8 +181,10 @@ def _read_label_names(directory):
     meta = read_batch_file(path)
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
     if not isinstance(names, list) or len(names) != 10:
-        raise ValueError(f"{path} must hold a dict whose b'label_names' is a list of 10 "
-                         f"class names. Received: {names!r}")
+        raise ValueError(
+            f"{path} must hold a dict whose b'label_names' is a list of 10 "
+            f"class names. Received: {names!r}"
+        )
     return tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names)
 
 
@@ -152,8 +192,9 @@ def _load_with_tfds(data_dir, download):
     """Loads CIFAR-10 through `tfds.load("cifar10")` (its own order; needs the network)."""
     import tensorflow_datasets as tfds  # Imported lazily: only this fallback needs it.
 
-    train, test = tfds.load("cifar10", split=["train", "test"], data_dir=data_dir,
-                            download=download, as_supervised=True)
+    train, test = tfds.load(
+        "cifar10", split=["train", "test"], data_dir=data_dir, download=download, as_supervised=True
+    )
     arrays = []
     for ds in (train, test):
         xs, ys = zip(*tfds.as_numpy(ds.batch(10000)))
@@ -193,12 +234,14 @@ def load_cifar10(data_dir, download=True):
     data_dir = os.fspath(data_dir)
     candidates = [data_dir, os.path.join(data_dir, BATCH_DIR)]
     # The first candidate holding any batch file is the batch directory.
-    found = [d for d in candidates
-             if _train_files(d) or os.path.isfile(os.path.join(d, "test_batch"))]
+    found = [
+        d for d in candidates if _train_files(d) or os.path.isfile(os.path.join(d, "test_batch"))
+    ]
     directory = found[0] if found else candidates[1]
     train_paths, test_path = _train_files(directory), os.path.join(directory, "test_batch")
     missing = ([] if train_paths else ["data_batch_1 ... data_batch_5"]) + (
-        [] if os.path.isfile(test_path) else ["test_batch"])
+        [] if os.path.isfile(test_path) else ["test_batch"]
+    )
     if not missing:
         x_train, y_train = _read_split(train_paths)
         x_test, y_test = _read_split([test_path])
@@ -212,5 +255,5 @@ def load_cifar10(data_dir, download=True):
     raise FileNotFoundError(
         f"CIFAR-10 data not found: {' and '.join(missing)} missing in {directory} (the "
         f"fallback tfds.load('cifar10', download={download}) failed too: "
-        f"{type(tfds_error).__name__}: {str(tfds_error)[:300]}). "
-        + _HOW_TO_GET.format(d=parent)) from tfds_error
+        f"{type(tfds_error).__name__}: {str(tfds_error)[:300]}). " + _HOW_TO_GET.format(d=parent)
+    ) from tfds_error

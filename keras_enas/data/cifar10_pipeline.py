@@ -17,14 +17,18 @@ def _check_int(name, value, lower, upper=None):
 
 def _check_images(x, y=None, name="x"):
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
-        raise TypeError(f"`{name}` must be a uint8 numpy array of images. Received: "
-                        f"{type(x).__name__} with dtype={getattr(x, 'dtype', None)}")
+        raise TypeError(
+            f"`{name}` must be a uint8 numpy array of images. Received: "
+            f"{type(x).__name__} with dtype={getattr(x, 'dtype', None)}"
+        )
     if x.shape[1:] != (SIZE, SIZE, 3):
-        raise ValueError(f"`{name}` must have shape (N, 32, 32, 3). "
-                         f"Received: {name}.shape={x.shape}")
+        raise ValueError(
+            f"`{name}` must have shape (N, 32, 32, 3). Received: {name}.shape={x.shape}"
+        )
     if y is not None and np.shape(y) != (len(x),):
-        raise ValueError(f"`y` must hold one label per image, shape ({len(x)},). "
-                         f"Received: y.shape={np.shape(y)}")
+        raise ValueError(
+            f"`y` must hold one label per image, shape ({len(x)},). Received: y.shape={np.shape(y)}"
+        )
 
 
 def split_validation(x, y, num_valid=None, *, valid_fraction=None):
@@ -52,22 +56,28 @@ def split_validation(x, y, num_valid=None, *, valid_fraction=None):
     """
     n = len(x)
     if np.shape(y)[:1] != (n,):
-        raise ValueError(f"`y` must hold one label per image ({n}). Received: "
-                         f"y.shape={np.shape(y)}")
+        raise ValueError(
+            f"`y` must hold one label per image ({n}). Received: y.shape={np.shape(y)}"
+        )
     if (num_valid is None) == (valid_fraction is None):
-        raise ValueError("Pass exactly one of `num_valid` and `valid_fraction`. Received: "
-                         f"num_valid={num_valid}, valid_fraction={valid_fraction}")
+        raise ValueError(
+            "Pass exactly one of `num_valid` and `valid_fraction`. Received: "
+            f"num_valid={num_valid}, valid_fraction={valid_fraction}"
+        )
     if valid_fraction is not None:
         if isinstance(valid_fraction, bool) or not isinstance(valid_fraction, (float, int)):
             raise TypeError(f"`valid_fraction` must be a float. Received: {valid_fraction!r}")
         if not 0 <= valid_fraction < 1:
-            raise ValueError("`valid_fraction` must be in [0, 1). Received: "
-                             f"valid_fraction={valid_fraction}")
+            raise ValueError(
+                f"`valid_fraction` must be in [0, 1). Received: valid_fraction={valid_fraction}"
+            )
         num_valid = int(round(valid_fraction * n))
     _check_int("num_valid", num_valid, 0)
     if num_valid >= n:
-        raise ValueError(f"`num_valid` must be smaller than the number of images ({n}). "
-                         f"Received: num_valid={num_valid}")
+        raise ValueError(
+            f"`num_valid` must be smaller than the number of images ({n}). "
+            f"Received: num_valid={num_valid}"
+        )
     cut = n - num_valid
     return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
@@ -101,8 +111,10 @@ def standardizer(x_train):
 def _check_stats(mean, std):
     mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     if mean.shape != (3,) or std.shape != (3,) or not np.all(std > 0):
-        raise ValueError("`mean` and `std` must be 3 per-channel values with std > 0, as "
-                         f"`standardizer` returns. Received: mean={mean}, std={std}")
+        raise ValueError(
+            "`mean` and `std` must be 3 per-channel values with std > 0, as "
+            f"`standardizer` returns. Received: mean={mean}, std={std}"
+        )
     return mean, std
 
 
@@ -153,8 +165,10 @@ def augment_batch(images, seed, cutout=0):
     out = tf.gather(padded, rows, axis=1, batch_dims=1)  # (B, 32, 40, 3)
     out = tf.gather(out, cols, axis=2, batch_dims=1)  # (B, 32, 32, 3)
     if cutout:
+
         def inside(start):  # (B, 1) -> (B, 32): is each row/column in the square?
             return (steps >= start) & (steps < start + cutout)
+
         square = inside(corners[:, :1])[:, :, None] & inside(corners[:, 1:])[:, None, :]
         out = tf.where(square[..., None], tf.zeros_like(out), out)
     return out
@@ -206,7 +220,7 @@ def train_dataset(x, y, batch_size, mean, std, seed, cutout=0, shuffle=True):
         order = tf.range(len(x))
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(order, tf.stack([key, 0]))
-        index = tf.reshape(order[:num_batches * batch_size], [num_batches, batch_size])
+        index = tf.reshape(order[: num_batches * batch_size], [num_batches, batch_size])
         batch_ids = tf.range(1, num_batches + 1, dtype=tf.int64)
 
         def make_batch(idx, b):
@@ -214,7 +228,8 @@ def train_dataset(x, y, batch_size, mean, std, seed, cutout=0, shuffle=True):
             return augment_batch(batch, tf.stack([key, b]), cutout), tf.gather(labels, idx)
 
         return tf.data.Dataset.from_tensor_slices((index, batch_ids)).map(
-            make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
 
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     ds = keys.flat_map(epoch).apply(tf.data.experimental.assert_cardinality(num_batches))
@@ -240,6 +255,9 @@ def eval_dataset(x, y, batch_size, mean, std):
     _check_int("batch_size", batch_size, 1)
     mean, std = _check_stats(mean, std)
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, np.int32))).batch(batch_size)
-    ds = ds.map(lambda images, labels: (standardize(images, mean, std), labels),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda images, labels: (standardize(images, mean, std), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.prefetch(tf.data.AUTOTUNE)

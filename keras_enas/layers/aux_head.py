@@ -35,8 +35,9 @@ class AuxHead(keras.layers.Layer):
         self.proj = cell_blocks.conv2d(128, name="proj_conv")
         self.proj_norm = cell_blocks.make_norm(self.batch_stats, name="proj_bn")
         self.pool_norm = cell_blocks.make_norm(self.batch_stats, name="avg_pool_bn")
-        self.fc = keras.layers.Dense(self.num_classes, use_bias=False,
-                                     kernel_initializer="he_normal", name="fc")
+        self.fc = keras.layers.Dense(
+            self.num_classes, use_bias=False, kernel_initializer="he_normal", name="fc"
+        )
 
     def build(self, input_shape):
         self.pool_size = min(5, input_shape[1], input_shape[2])
@@ -55,5 +56,8 @@ class AuxHead(keras.layers.Layer):
         return self.fc(tf.reduce_mean(x, axis=[1, 2]))
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "batch_stats": self.batch_stats}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "batch_stats": self.batch_stats,
+        }

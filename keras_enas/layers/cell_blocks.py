@@ -67,8 +67,15 @@ def make_norm(batch_stats, name=None):
 
 def conv2d(filters, kernel_size=1, strides=1, padding="same", name=None):
     """A bias-free, He-normal initialised `Conv2D` (the original's `create_weight`)."""
-    return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                               use_bias=False, kernel_initializer="he_normal", name=name)
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=name,
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_enas")
@@ -97,8 +104,12 @@ class ReLUConvBN(keras.layers.Layer):
         return self.norm(self.conv(tf.nn.relu(x)), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "batch_stats": self.batch_stats}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "batch_stats": self.batch_stats,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_enas")
@@ -146,8 +157,9 @@ class FactorizedReduction(keras.layers.Layer):
             kernel = tf.cast(layer.kernel, inputs.dtype)
             return tf.nn.conv2d(inputs, kernel, 2, "VALID")
 
-        path2 = tf.slice(tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]), [0, 1, 1, 0],
-                         [-1, -1, -1, -1])  # pixels (1, 1), (1, 3), ...; zero past the edge
+        path2 = tf.slice(
+            tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]), [0, 1, 1, 0], [-1, -1, -1, -1]
+        )  # pixels (1, 1), (1, 3), ...; zero past the edge
         out = tf.concat([conv(x, self.conv1), conv(path2, self.conv2)], axis=-1)
         return self.norm(out, training=training)
 
@@ -187,21 +199,23 @@ class CalibrateInputs(keras.layers.Layer):
     def build(self, input_shape):
         (_, h0, w0, c0), (_, h1, w1, c1) = input_shape
         if (h0, w0) != (h1, w1) and ((h0 + 1) // 2, (w0 + 1) // 2) != (h1, w1):
-            raise ValueError("Input 0 must be as large as input 1 or twice as large. Received "
-                             f"spatial sizes {(h0, w0)} and {(h1, w1)}")
+            raise ValueError(
+                "Input 0 must be as large as input 1 or twice as large. Received "
+                f"spatial sizes {(h0, w0)} and {(h1, w1)}"
+            )
         self.calibrate_x = None
         if (h0, w0) != (h1, w1):
             self.calibrate_x = FactorizedReduction(self.filters, self.batch_stats, name="pool_x")
         elif c0 != self.filters:
-            self.calibrate_x = ReLUConvBN(self.filters, batch_stats=self.batch_stats,
-                                          name="pool_x")
+            self.calibrate_x = ReLUConvBN(self.filters, batch_stats=self.batch_stats, name="pool_x")
         self.reduce_x = (h0, w0) != (h1, w1)
         self.calibrate_y = None
         if c1 != self.filters:
-            self.calibrate_y = ReLUConvBN(self.filters, batch_stats=self.batch_stats,
-                                          name="pool_y")
-        for layer, shape in ((self.calibrate_x, input_shape[0]),
-                             (self.calibrate_y, input_shape[1])):
+            self.calibrate_y = ReLUConvBN(self.filters, batch_stats=self.batch_stats, name="pool_y")
+        for layer, shape in (
+            (self.calibrate_x, input_shape[0]),
+            (self.calibrate_y, input_shape[1]),
+        ):
             if layer is not None:
                 layer.build(shape)
 

@@ -36,18 +36,22 @@ class ScheduledDropPath(keras.layers.Layer):
     def __init__(self, drop_path_keep_prob, layer_id, num_cells, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 < drop_path_keep_prob <= 1.0:
-            raise ValueError("`drop_path_keep_prob` must be in (0, 1]. "
-                             f"Received: drop_path_keep_prob={drop_path_keep_prob}")
+            raise ValueError(
+                "`drop_path_keep_prob` must be in (0, 1]. "
+                f"Received: drop_path_keep_prob={drop_path_keep_prob}"
+            )
         if not 0 <= layer_id < num_cells:
-            raise ValueError(f"`layer_id` must be in [0, num_cells={num_cells}). "
-                             f"Received: layer_id={layer_id}")
+            raise ValueError(
+                f"`layer_id` must be in [0, num_cells={num_cells}). Received: layer_id={layer_id}"
+            )
         self.drop_path_keep_prob = float(drop_path_keep_prob)
         self.layer_id, self.num_cells, self.seed = int(layer_id), int(num_cells), seed
         ratio = (self.layer_id + 1) / self.num_cells
         self.layer_keep_prob = 1.0 - ratio * (1.0 - self.drop_path_keep_prob)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.progress = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                        name="progress")
+        self.progress = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="progress"
+        )
 
     def keep_prob(self):
         """The current per-example keep probability `p_keep`."""
@@ -65,8 +69,13 @@ class ScheduledDropPath(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "drop_path_keep_prob": self.drop_path_keep_prob,
-                "layer_id": self.layer_id, "num_cells": self.num_cells, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "drop_path_keep_prob": self.drop_path_keep_prob,
+            "layer_id": self.layer_id,
+            "num_cells": self.num_cells,
+            "seed": self.seed,
+        }
 
 
 def drop_path_layers(model):
@@ -107,8 +116,10 @@ class DropPathSchedule(keras.callbacks.Callback):
         if self._total is None:
             epochs, steps = self.params.get("epochs"), self.params.get("steps")
             if not epochs or not steps:
-                raise ValueError("`total_steps` is required when `fit` does not know the "
-                                 f"number of steps. Received: epochs={epochs}, steps={steps}")
+                raise ValueError(
+                    "`total_steps` is required when `fit` does not know the "
+                    f"number of steps. Received: epochs={epochs}, steps={steps}"
+                )
             self._total = epochs * steps
 
     def on_train_batch_begin(self, batch, logs=None):

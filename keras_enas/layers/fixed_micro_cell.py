@@ -22,10 +22,19 @@ class SepConv(keras.layers.Layer):
     def __init__(self, filters, kernel_size, strides=1, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = int(filters), int(kernel_size), strides
-        self.convs = [keras.layers.SeparableConv2D(
-            self.filters, kernel_size, strides=strides if i == 0 else 1, padding="same",
-            use_bias=False, depthwise_initializer="he_normal",
-            pointwise_initializer="he_normal", name=f"sep_conv_{i}") for i in range(2)]
+        self.convs = [
+            keras.layers.SeparableConv2D(
+                self.filters,
+                kernel_size,
+                strides=strides if i == 0 else 1,
+                padding="same",
+                use_bias=False,
+                depthwise_initializer="he_normal",
+                pointwise_initializer="he_normal",
+                name=f"sep_conv_{i}",
+            )
+            for i in range(2)
+        ]
         self.norms = [cell_blocks.make_norm(False, name=f"bn_{i}") for i in range(2)]
 
     def build(self, input_shape):
@@ -40,8 +49,12 @@ class SepConv(keras.layers.Layer):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+        }
 
 
 def fixed_op(x, op, filters, strides, name):
@@ -92,16 +105,22 @@ def fixed_cell(inputs, cell, filters, strides, drop_path=None, seed=None, name="
     for b, pair in enumerate(cell.nodes, start=2):
         outs = []
         for slot, (inp, op) in zip("xy", pair):
-            y = fixed_op(nodes[inp], op, filters, strides if inp < 2 else 1,
-                         name=f"{name}_node{b}_{slot}")
+            y = fixed_op(
+                nodes[inp], op, filters, strides if inp < 2 else 1, name=f"{name}_node{b}_{slot}"
+            )
             if drop_path is not None and op != "identity":
                 layer_seed = None if seed is None else seed + 2 * b + (slot == "y")
-                y = ScheduledDropPath(*drop_path, seed=layer_seed,
-                                      name=f"{name}_node{b}_{slot}_drop_path")(y)
+                y = ScheduledDropPath(
+                    *drop_path, seed=layer_seed, name=f"{name}_node{b}_{slot}_drop_path"
+                )(y)
             outs.append(y)
         nodes.append(keras.layers.Add(name=f"{name}_node{b}")(outs))
     loose = [nodes[i] for i in cell.loose_ends]
     size = min(t.shape[1] for t in loose)
-    loose = [cell_blocks.FactorizedReduction(filters, name=f"{name}_combine_reduce_{i}")(t)
-             if t.shape[1] > size else t for i, t in zip(cell.loose_ends, loose)]
+    loose = [
+        cell_blocks.FactorizedReduction(filters, name=f"{name}_combine_reduce_{i}")(t)
+        if t.shape[1] > size
+        else t
+        for i, t in zip(cell.loose_ends, loose)
+    ]
     return keras.layers.Concatenate(name=f"{name}_out")(loose) if len(loose) > 1 else loose[0]

@@ -3,12 +3,12 @@
 import keras
 import numpy as np
 from keras import ops
+
 # Keras' variational-mask mixin: one dropout mask per sequence, reset by `keras.layers.RNN`.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 # Canonical activation names (= `search_spaces.rnn.ACTIVATIONS`).
-_ACTIVATIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda x: x,
-                "sigmoid": ops.sigmoid}
+_ACTIVATIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda x: x, "sigmoid": ops.sigmoid}
 OUTPUT_MODES = ("loose_ends", "all_nodes")
 
 
@@ -18,17 +18,22 @@ def _check_nodes(nodes):
     try:
         nodes = tuple((None if inp is None else int(inp), str(act)) for inp, act in nodes)
     except (TypeError, ValueError):
-        raise TypeError("`nodes` must be a sequence of (input_node, activation) pairs. "
-                        f"Received: nodes={nodes!r}") from None
+        raise TypeError(
+            "`nodes` must be a sequence of (input_node, activation) pairs. "
+            f"Received: nodes={nodes!r}"
+        ) from None
     if len(nodes) < 2:
         raise ValueError(f"`nodes` must hold >= 2 nodes. Received: {len(nodes)} nodes")
     for k, (inp, act) in enumerate(nodes):
         if act not in _ACTIVATIONS:
-            raise ValueError(f"Node {k} activation must be one of {tuple(_ACTIVATIONS)}. "
-                             f"Received: {act!r}")
+            raise ValueError(
+                f"Node {k} activation must be one of {tuple(_ACTIVATIONS)}. Received: {act!r}"
+            )
         if (k == 0) != (inp is None) or (k > 0 and not 0 <= inp < k):
-            raise ValueError(f"Node {k} input must be {'None' if k == 0 else f'in [0, {k - 1}]'}."
-                             f" Received: {inp!r}")
+            raise ValueError(
+                f"Node {k} input must be {'None' if k == 0 else f'in [0, {k - 1}]'}."
+                f" Received: {inp!r}"
+            )
     return nodes
 
 
@@ -75,8 +80,17 @@ class FixedRNNCell(keras.layers.Layer, DropoutRNNCell):
     (2, 5, 8)
     """
 
-    def __init__(self, nodes, hidden_size, output_mode="loose_ends", init_range=0.04,
-                 dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        nodes,
+        hidden_size,
+        output_mode="loose_ends",
+        init_range=0.04,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.nodes = _check_nodes(nodes)
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, (int, np.integer)):
@@ -84,8 +98,10 @@ class FixedRNNCell(keras.layers.Layer, DropoutRNNCell):
         if hidden_size < 1:
             raise ValueError(f"`hidden_size` must be >= 1. Received: hidden_size={hidden_size}")
         if output_mode not in OUTPUT_MODES:
-            raise ValueError(f"`output_mode` must be one of {OUTPUT_MODES}. "
-                             f"Received: output_mode={output_mode!r}")
+            raise ValueError(
+                f"`output_mode` must be one of {OUTPUT_MODES}. "
+                f"Received: output_mode={output_mode!r}"
+            )
         for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={rate}")
@@ -108,13 +124,17 @@ class FixedRNNCell(keras.layers.Layer, DropoutRNNCell):
 
     def build(self, input_shape):
         if input_shape[-1] != self.hidden_size:
-            raise ValueError(f"The input size must equal `hidden_size`={self.hidden_size}. "
-                             f"Received: input_shape={input_shape}")
+            raise ValueError(
+                f"The input size must equal `hidden_size`={self.hidden_size}. "
+                f"Received: input_shape={input_shape}"
+            )
         init = keras.initializers.RandomUniform(-self.init_range, self.init_range)
         h = self.hidden_size
         self.w_prev = self.add_weight(shape=(2 * h, 2 * h), initializer=init, name="w_prev")
-        self.w_nodes = [self.add_weight(shape=(h, 2 * h), initializer=init, name=f"w_node{k}")
-                        for k in range(1, len(self.nodes))]
+        self.w_nodes = [
+            self.add_weight(shape=(h, 2 * h), initializer=init, name=f"w_node{k}")
+            for k in range(1, len(self.nodes))
+        ]
 
     def _highway(self, z, h_in, activation):
         pre, gate = ops.split(z, 2, axis=-1)
@@ -129,8 +149,9 @@ class FixedRNNCell(keras.layers.Layer, DropoutRNNCell):
         def masked(v, mask):
             return v if mask is None else v * mask
 
-        z = ops.matmul(ops.concatenate([masked(inputs, x_mask), masked(h_prev, h_mask)], -1),
-                       self.w_prev)  # (B, 2H); ENAS §2.1: node 0 reads x_t and h_{t-1}
+        z = ops.matmul(
+            ops.concatenate([masked(inputs, x_mask), masked(h_prev, h_mask)], -1), self.w_prev
+        )  # (B, 2H); ENAS §2.1: node 0 reads x_t and h_{t-1}
         values = [self._highway(z, h_prev, self.nodes[0][1])]
         for k, (j, activation) in enumerate(self.nodes[1:], start=1):
             z = ops.matmul(masked(values[j], h_mask), self.w_nodes[k - 1])
@@ -143,8 +164,13 @@ class FixedRNNCell(keras.layers.Layer, DropoutRNNCell):
 
     def get_config(self):
         config = super().get_config()
-        config.update(nodes=[list(node) for node in self.nodes], hidden_size=self.hidden_size,
-                      output_mode=self.output_mode, init_range=self.init_range,
-                      dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-                      seed=self.seed)
+        config.update(
+            nodes=[list(node) for node in self.nodes],
+            hidden_size=self.hidden_size,
+            output_mode=self.output_mode,
+            init_range=self.init_range,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            seed=self.seed,
+        )
         return config

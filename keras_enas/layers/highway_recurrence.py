@@ -8,6 +8,7 @@ NUM_ACTIVATIONS = 4
 
 def activate(pre, act):
     """`(f(pre), f'(pre))` for the canonical activation index `act`; one branch runs."""
+
     def tanh():
         a = tf.tanh(pre)
         return a, 1.0 - a * a
@@ -46,8 +47,10 @@ def _forward(xw, state, w_h0, w_nodes, mask, prev, acts, out_weights):
     steps, hidden = tf.shape(xw)[0], state.shape[-1]
 
     def new_arrays(width):
-        return [tf.TensorArray(xw.dtype, size=steps, element_shape=(state.shape[0], width))
-                for _ in range(num_nodes)]
+        return [
+            tf.TensorArray(xw.dtype, size=steps, element_shape=(state.shape[0], width))
+            for _ in range(num_nodes)
+        ]
 
     # Per node and time step: masked input (B, H), [c f'(pre), (f(pre) - h_in) c (1 - c)]
     # (B, 2H) = ∂h/∂(pre, gate), and 1 - c (B, H) = ∂h/∂h_in through the carry.
@@ -76,8 +79,9 @@ def _forward(xw, state, w_h0, w_nodes, mask, prev, acts, out_weights):
         return t + 1, out, saved, outs.write(t, out)
 
     outs = tf.TensorArray(xw.dtype, size=steps, element_shape=state.shape)
-    _, _, saved, outs = tf.while_loop(lambda t, *_: t < steps, body,
-                                      (tf.constant(0), state, saved, outs))
+    _, _, saved, outs = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), state, saved, outs)
+    )
     return outs.stack(), saved
 
 
@@ -104,10 +108,13 @@ def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, out_weights):
                 d_nodes = _add_at(d_nodes, k, prev[k - 1], d_in)
         return t - 1, d_carry, d_zs
 
-    d_zs = [tf.TensorArray(d_outs.dtype, size=steps, element_shape=(batch, 2 * hidden))
-            for _ in range(num_nodes)]
-    _, d_state, d_zs = tf.while_loop(lambda t, *_: t >= 0, body,
-                                     (steps - 1, tf.zeros_like(d_outs[0]), d_zs))
+    d_zs = [
+        tf.TensorArray(d_outs.dtype, size=steps, element_shape=(batch, 2 * hidden))
+        for _ in range(num_nodes)
+    ]
+    _, d_state, d_zs = tf.while_loop(
+        lambda t, *_: t >= 0, body, (steps - 1, tf.zeros_like(d_outs[0]), d_zs)
+    )
     d_zs = [tf.reshape(array.stack(), [-1, 2 * hidden]) for array in d_zs]  # (T*B, 2H)
     inputs = [tf.reshape(x.stack(), [-1, hidden]) for x in masked]  # (T*B, H)
     d_w = [tf.matmul(x, d_z, transpose_a=True) for x, d_z in zip(inputs, d_zs)]
@@ -122,7 +129,8 @@ def _recurrence(xw, state, w_h0, w_nodes, mask, prev, acts, out_weights):
 
     def grad(d_outputs):
         d_xw, d_state, d_w_h0, d_w_nodes = _backward(
-            d_outputs, saved, w_h0, w_nodes, mask, prev, out_weights)
+            d_outputs, saved, w_h0, w_nodes, mask, prev, out_weights
+        )
         return d_xw, d_state, d_w_h0, d_w_nodes, None, None, None, None
 
     return outputs, grad

@@ -18,8 +18,9 @@ def sep_conv(x, stacks):
         stacks: two `(depthwise (k, k, C), pointwise (C, C'), gamma (C',), beta (C',))`.
     """
     for depthwise, pointwise, gamma, beta in stacks:
-        x = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise[..., None], pointwise[None, None],
-                                   [1, 1, 1, 1], "SAME")
+        x = tf.nn.separable_conv2d(
+            tf.nn.relu(x), depthwise[..., None], pointwise[None, None], [1, 1, 1, 1], "SAME"
+        )
         x = cell_blocks.batch_stat_norm(x, gamma, beta, SEP_BN_EPSILON)
     return x
 
@@ -28,11 +29,17 @@ def sep_conv(x, stacks):
 def _recomputed_max_pool_grad(op, upstream):
     """`MaxPool`'s gradient with the pool recomputed beside it (see `max_pool3`)."""
     x = op.inputs[0]
-    pooled = tf.nn.max_pool2d(x, op.get_attr("ksize"), op.get_attr("strides"),
-                              op.get_attr("padding").decode())
-    return tf.raw_ops.MaxPoolGrad(orig_input=x, orig_output=pooled, grad=upstream,
-                                  ksize=op.get_attr("ksize"), strides=op.get_attr("strides"),
-                                  padding=op.get_attr("padding"))
+    pooled = tf.nn.max_pool2d(
+        x, op.get_attr("ksize"), op.get_attr("strides"), op.get_attr("padding").decode()
+    )
+    return tf.raw_ops.MaxPoolGrad(
+        orig_input=x,
+        orig_output=pooled,
+        grad=upstream,
+        ksize=op.get_attr("ksize"),
+        strides=op.get_attr("strides"),
+        padding=op.get_attr("padding"),
+    )
 
 
 def max_pool3(x):
@@ -47,7 +54,8 @@ def max_pool3(x):
     if tf.executing_eagerly():
         return tf.nn.max_pool2d(x, 3, 1, "SAME")
     with tf.compat.v1.get_default_graph().gradient_override_map(
-            {"MaxPool": "KerasEnasRecomputedMaxPool"}):
+        {"MaxPool": "KerasEnasRecomputedMaxPool"}
+    ):
         return tf.nn.max_pool2d(x, 3, 1, "SAME")
 
 
@@ -99,10 +107,13 @@ def select_sep_weights(op_ids, sep3, sep5):
         dw = tf.where(is5[:, :, None, None, None], dw5, dw3)  # (N, 2, 5, 5, F)
         dw = tf.reshape(tf.transpose(dw, [0, 2, 3, 1, 4]), [n, 5, 5, 2 * f])
         pw = tf.where(is5[:, :, None, None], pw5, pw3)  # (N, 2, F, F)
-        pw = tf.reshape(tf.einsum("nsfg,st->nsftg", pw, tf.eye(2, dtype=pw.dtype)),
-                        [n, 2 * f, 2 * f])  # block-diagonal: slot s reads only slot s
-        gamma, beta = (tf.reshape(tf.where(is5[:, :, None], w5, w3), [n, 2 * f])
-                       for w3, w5 in ((g3, g5), (b3, b5)))
+        pw = tf.reshape(
+            tf.einsum("nsfg,st->nsftg", pw, tf.eye(2, dtype=pw.dtype)), [n, 2 * f, 2 * f]
+        )  # block-diagonal: slot s reads only slot s
+        gamma, beta = (
+            tf.reshape(tf.where(is5[:, :, None], w5, w3), [n, 2 * f])
+            for w3, w5 in ((g3, g5), (b3, b5))
+        )
         stacks.append((dw, pw, gamma, beta))
     return stacks
 
@@ -125,8 +136,12 @@ def compute_all_pair(x, stacks, masks):
         `(B, H, W, F)`, the node: `op_x(x_in) + op_y(y_in)`.
     """
     sep3, sep5, avg, top, identity = tf.unstack(masks)
-    out = (sep_conv(x, stacks) * (sep3 + sep5) + tf.nn.avg_pool2d(x, 3, 1, "SAME") * avg
-           + tf.nn.max_pool2d(x, 3, 1, "SAME") * top + x * identity)
+    out = (
+        sep_conv(x, stacks) * (sep3 + sep5)
+        + tf.nn.avg_pool2d(x, 3, 1, "SAME") * avg
+        + tf.nn.max_pool2d(x, 3, 1, "SAME") * top
+        + x * identity
+    )
     return tf.reduce_sum(split_channels(out, 2), axis=3)
 
 

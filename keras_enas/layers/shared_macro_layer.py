@@ -25,9 +25,18 @@ def _branch_layers(op, filters):
         layers += [conv(filters, int(op[-1]), name=op), batch_norm(f"{op}_bn")]
     elif op.startswith("sep"):
         size = int(op[-1])
-        layers += [keras.layers.SeparableConv2D(
-            filters, size, padding="same", use_bias=False, depthwise_initializer="he_normal",
-            pointwise_initializer="he_normal", name=op), batch_norm(f"{op}_bn")]
+        layers += [
+            keras.layers.SeparableConv2D(
+                filters,
+                size,
+                padding="same",
+                use_bias=False,
+                depthwise_initializer="he_normal",
+                pointwise_initializer="he_normal",
+                name=op,
+            ),
+            batch_norm(f"{op}_bn"),
+        ]
     elif op == "avgpool3":
         layers.append(keras.layers.AveragePooling2D(3, strides=1, padding="same", name=op))
     else:
@@ -113,9 +122,12 @@ class SharedMacroLayer(keras.layers.Layer):
         and a `switch_case` gradient per layer lengthened the first step's trace.
         """
         mask = tf.one_hot(op, len(MACRO_OPS))
-        return tf.add_n([mask[i] * tf.add_n([tf.reduce_sum(tf.square(w))
-                                             for w in self.branch_weights(i)])
-                         for i in range(len(MACRO_OPS))])
+        return tf.add_n(
+            [
+                mask[i] * tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.branch_weights(i)])
+                for i in range(len(MACRO_OPS))
+            ]
+        )
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)

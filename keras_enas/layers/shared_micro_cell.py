@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_enas.layers import cell_blocks
-from keras_enas.layers import micro_ops
+from keras_enas.layers import cell_blocks, micro_ops
 
 OP_SELECTIONS = ("compute_all", "switch_case")
 WEIGHT_SHARINGS = ("fine", "coarse")  # per (node, slot, input) / per (node, input)
@@ -17,12 +16,16 @@ def _as_layout(token_layout, num_nodes):
     if hasattr(token_layout, "token_layout"):
         token_layout = token_layout.token_layout()
     if not isinstance(token_layout, dict) or set(_LAYOUT_KEYS) - set(token_layout):
-        raise TypeError("`token_layout` must be a MicroSpace or a dict with keys "
-                        f"{_LAYOUT_KEYS}. Received: {token_layout!r}")
+        raise TypeError(
+            "`token_layout` must be a MicroSpace or a dict with keys "
+            f"{_LAYOUT_KEYS}. Received: {token_layout!r}"
+        )
     layout = {key: np.asarray(token_layout[key], np.int32) for key in _LAYOUT_KEYS}
     if any(v.shape != (2, num_nodes, 2) for v in layout.values()):
-        raise ValueError(f"`token_layout` does not describe {num_nodes}-node cells. Received "
-                         f"shapes: { {k: v.shape for k, v in layout.items()} }")
+        raise ValueError(
+            f"`token_layout` does not describe {num_nodes}-node cells. Received "
+            f"shapes: { {k: v.shape for k, v in layout.items()} }"
+        )
     return layout
 
 
@@ -55,8 +58,11 @@ def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
         # Leading-axis gather: contiguous slabs, no transposes in its gradient.
         chosen = tf.unstack(tf.gather(tf.stack(nodes), ids))  # 2 × (B, H, W, F)
         slots = _unstack_nested(per_node[j])  # per slot: (sep3, sep5, op_id)
-        nodes.append(tf.add_n([micro_ops.switch_op(x, op_id, w3, w5)
-                               for x, (w3, w5, op_id) in zip(chosen, slots)]))
+        nodes.append(
+            tf.add_n(
+                [micro_ops.switch_op(x, op_id, w3, w5) for x, (w3, w5, op_id) in zip(chosen, slots)]
+            )
+        )
     return nodes
 
 
@@ -70,8 +76,7 @@ def combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon):
 
 
 @tf.function(experimental_attributes={"_noinline": True})
-def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta,
-                            epsilon):
+def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
     """A whole `switch_case` cell as one function, traced once per input shape.
 
     The search network's cells of one stage (and the reduction cell before it,
@@ -140,15 +145,27 @@ class SharedMicroCell(keras.layers.Layer):
     TensorShape([2, 8, 8, 4])
     """
 
-    def __init__(self, num_nodes, filters, token_layout, cell_index=0,
-                 op_selection="compute_all", weight_sharing="fine", **kwargs):
+    def __init__(
+        self,
+        num_nodes,
+        filters,
+        token_layout,
+        cell_index=0,
+        op_selection="compute_all",
+        weight_sharing="fine",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if op_selection not in OP_SELECTIONS:
-            raise ValueError(f"`op_selection` must be one of {OP_SELECTIONS}. "
-                             f"Received: op_selection={op_selection!r}")
+            raise ValueError(
+                f"`op_selection` must be one of {OP_SELECTIONS}. "
+                f"Received: op_selection={op_selection!r}"
+            )
         if weight_sharing not in WEIGHT_SHARINGS:
-            raise ValueError(f"`weight_sharing` must be one of {WEIGHT_SHARINGS}. "
-                             f"Received: weight_sharing={weight_sharing!r}")
+            raise ValueError(
+                f"`weight_sharing` must be one of {WEIGHT_SHARINGS}. "
+                f"Received: weight_sharing={weight_sharing!r}"
+            )
         if cell_index not in (0, 1):
             raise ValueError(f"`cell_index` must be 0 or 1. Received: cell_index={cell_index}")
         self.num_nodes, self.filters = int(num_nodes), int(filters)
@@ -159,8 +176,9 @@ class SharedMicroCell(keras.layers.Layer):
         slots = 2 if weight_sharing == "fine" else 1  # coarse: slots x, y share rows
         starts = np.concatenate([[0], np.cumsum(slots * inputs_per_node)[:-1]])
         # Bank row of (node j, slot s, input i) = row_offsets[j, s] + i.
-        self.row_offsets = np.stack([starts, starts + (slots - 1) * inputs_per_node],
-                                    1).astype(np.int32)
+        self.row_offsets = np.stack([starts, starts + (slots - 1) * inputs_per_node], 1).astype(
+            np.int32
+        )
         self.num_rows = int(slots * inputs_per_node.sum())
         self.combine_norm = cell_blocks.BatchStatNorm(name="combine_bn")
         self.build()  # shapes depend only on the arguments
@@ -171,37 +189,55 @@ class SharedMicroCell(keras.layers.Layer):
         f, rows = self.filters, self.num_rows
         self.banks = []  # banks[op][stack] = (depthwise, pointwise, gamma, beta)
         for k in SEP_KERNELS:
-            self.banks.append([(
-                self.add_weight(shape=(rows, k, k, f), initializer=_he_normal(k * k * f),
-                                name=f"sep{k}_{s}_depthwise"),
-                self.add_weight(shape=(rows, f, f), initializer=_he_normal(f),
-                                name=f"sep{k}_{s}_pointwise"),
-                self.add_weight(shape=(rows, f), initializer="ones", name=f"sep{k}_{s}_gamma"),
-                self.add_weight(shape=(rows, f), initializer="zeros", name=f"sep{k}_{s}_beta"))
-                for s in range(2)])
-        self.combine_kernel = self.add_weight(shape=(self.num_nodes + 2, f, f),
-                                              initializer=_he_normal(f), name="combine_kernel")
+            self.banks.append(
+                [
+                    (
+                        self.add_weight(
+                            shape=(rows, k, k, f),
+                            initializer=_he_normal(k * k * f),
+                            name=f"sep{k}_{s}_depthwise",
+                        ),
+                        self.add_weight(
+                            shape=(rows, f, f),
+                            initializer=_he_normal(f),
+                            name=f"sep{k}_{s}_pointwise",
+                        ),
+                        self.add_weight(
+                            shape=(rows, f), initializer="ones", name=f"sep{k}_{s}_gamma"
+                        ),
+                        self.add_weight(
+                            shape=(rows, f), initializer="zeros", name=f"sep{k}_{s}_beta"
+                        ),
+                    )
+                    for s in range(2)
+                ]
+            )
+        self.combine_kernel = self.add_weight(
+            shape=(self.num_nodes + 2, f, f), initializer=_he_normal(f), name="combine_kernel"
+        )
         self.combine_norm.build((None, None, None, f))
         self.built = True
 
     def decode_arc(self, arc):
         """`(input_ids, op_ids)`, int32 `(num_nodes, 2)` each: this cell's half of `arc`."""
         arc = tf.cast(tf.convert_to_tensor(arc), tf.int32)
-        return (tf.gather(arc, self.layout["input_positions"][self.cell_index]),
-                tf.gather(arc, self.layout["op_positions"][self.cell_index]))
+        return (
+            tf.gather(arc, self.layout["input_positions"][self.cell_index]),
+            tf.gather(arc, self.layout["op_positions"][self.cell_index]),
+        )
 
     def loose_end_mask(self, input_ids):
         """`(B,)` float mask: 1 for nodes no node reads (the cell's output), else 0."""
-        used = tf.one_hot(tf.reshape(input_ids, [-1]), self.num_nodes + 2,
-                          dtype=self.compute_dtype)
+        used = tf.one_hot(tf.reshape(input_ids, [-1]), self.num_nodes + 2, dtype=self.compute_dtype)
         return 1.0 - tf.reduce_max(used, axis=0)
 
     def gather_sep_weights(self, input_ids):
         """Every (node, slot)'s rows: `[op][stack]` tuples of `(num_nodes, 2, ...)` tensors."""
         rows = self.row_offsets + input_ids  # (N, 2)
         # `.value` is the tf.Variable: ResourceGather reads only the selected rows.
-        return [[tuple(tf.gather(w.value, rows) for w in stack) for stack in op]
-                for op in self.banks]
+        return [
+            [tuple(tf.gather(w.value, rows) for w in stack) for stack in op] for op in self.banks
+        ]
 
     def node_outputs(self, inputs, arc):
         """All `num_nodes + 2` node tensors `(B, H, W, F)`, the two inputs first."""
@@ -210,8 +246,12 @@ class SharedMicroCell(keras.layers.Layer):
         if self.op_selection == "switch_case":
             return switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5)
         per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
-        per_node = _unstack_nested((micro_ops.select_sep_weights(op_ids, sep3, sep5),
-                                    micro_ops.op_masks(op_ids, self.filters)))
+        per_node = _unstack_nested(
+            (
+                micro_ops.select_sep_weights(op_ids, sep3, sep5),
+                micro_ops.op_masks(op_ids, self.filters),
+            )
+        )
         nodes = list(inputs)
         for j in range(self.num_nodes):
             stacked = tf.stack(nodes, axis=3)  # (B, H, W, j + 2, F)
@@ -225,8 +265,9 @@ class SharedMicroCell(keras.layers.Layer):
         """ReLU → per-node 1×1 conv slices of the loose ends, summed → BN."""
         input_ids, _ = self.decode_arc(arc)
         norm = self.combine_norm
-        return combine_loose_ends(nodes, input_ids, self.combine_kernel, norm.gamma, norm.beta,
-                                  norm.epsilon)
+        return combine_loose_ends(
+            nodes, input_ids, self.combine_kernel, norm.gamma, norm.beta, norm.epsilon
+        )
 
     def call(self, inputs, arc):
         if self.op_selection == "compute_all":
@@ -234,15 +275,28 @@ class SharedMicroCell(keras.layers.Layer):
         input_ids, op_ids = self.decode_arc(arc)
         sep3, sep5 = self.gather_sep_weights(input_ids)
         norm = self.combine_norm
-        return traced_switch_case_cell(list(inputs), input_ids, op_ids, sep3, sep5,
-                                       self.combine_kernel.value, norm.gamma.value,
-                                       norm.beta.value, norm.epsilon)
+        return traced_switch_case_cell(
+            list(inputs),
+            input_ids,
+            op_ids,
+            sep3,
+            sep5,
+            self.combine_kernel.value,
+            norm.gamma.value,
+            norm.beta.value,
+            norm.epsilon,
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape[1][:-1] + (self.filters,)
 
     def get_config(self):
-        return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters,
-                "token_layout": {k: v.tolist() for k, v in self.layout.items()},
-                "cell_index": self.cell_index, "op_selection": self.op_selection,
-                "weight_sharing": self.weight_sharing}
+        return {
+            **super().get_config(),
+            "num_nodes": self.num_nodes,
+            "filters": self.filters,
+            "token_layout": {k: v.tolist() for k, v in self.layout.items()},
+            "cell_index": self.cell_index,
+            "op_selection": self.op_selection,
+            "weight_sharing": self.weight_sharing,
+        }

@@ -15,14 +15,20 @@ def _as_layout(token_layout, num_nodes):
     if hasattr(token_layout, "token_layout"):
         token_layout = token_layout.token_layout()
     if not isinstance(token_layout, dict) or set(_LAYOUT_KEYS) - set(token_layout):
-        raise TypeError("`token_layout` must be an RNNCellSpace or a dict with keys "
-                        f"{_LAYOUT_KEYS}. Received: {token_layout!r}")
+        raise TypeError(
+            "`token_layout` must be an RNNCellSpace or a dict with keys "
+            f"{_LAYOUT_KEYS}. Received: {token_layout!r}"
+        )
     layout = {key: np.asarray(token_layout[key], np.int32) for key in _LAYOUT_KEYS}
-    if (layout["prev_positions"].shape != (num_nodes - 1,)
-            or layout["act_positions"].shape != (num_nodes,)
-            or layout["activation_table"].shape != (highway_recurrence.NUM_ACTIVATIONS,)):
-        raise ValueError(f"`token_layout` does not describe a {num_nodes}-node cell. Received "
-                         f"shapes: { {k: v.shape for k, v in layout.items()} }")
+    if (
+        layout["prev_positions"].shape != (num_nodes - 1,)
+        or layout["act_positions"].shape != (num_nodes,)
+        or layout["activation_table"].shape != (highway_recurrence.NUM_ACTIVATIONS,)
+    ):
+        raise ValueError(
+            f"`token_layout` does not describe a {num_nodes}-node cell. Received "
+            f"shapes: { {k: v.shape for k, v in layout.items()} }"
+        )
     return layout
 
 
@@ -37,8 +43,9 @@ def _fill_uniform(variable, init_range, chunk_bytes=2**26):
     step = max(1, chunk_bytes // (4 * int(np.prod(variable.shape[1:]))))
     for start in range(0, rows, step):
         size = min(step, rows - start)
-        values = keras.random.uniform((size,) + tuple(variable.shape[1:]), -init_range,
-                                      init_range, dtype=variable.dtype)
+        values = keras.random.uniform(
+            (size,) + tuple(variable.shape[1:]), -init_range, init_range, dtype=variable.dtype
+        )
         variable.value.scatter_update(tf.IndexedSlices(values, tf.range(start, start + size)))
 
 
@@ -88,8 +95,16 @@ class SharedRNNCell(keras.layers.Layer):
     (TensorShape([2, 3, 8]), TensorShape([2, 8]))
     """
 
-    def __init__(self, num_nodes, hidden_size, token_layout, share_by_activation=True,
-                 output_mode="loose_ends", init_range=0.04, **kwargs):
+    def __init__(
+        self,
+        num_nodes,
+        hidden_size,
+        token_layout,
+        share_by_activation=True,
+        output_mode="loose_ends",
+        init_range=0.04,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         for name, value in (("num_nodes", num_nodes), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -99,8 +114,10 @@ class SharedRNNCell(keras.layers.Layer):
         if hidden_size < 1:
             raise ValueError(f"`hidden_size` must be >= 1. Received: hidden_size={hidden_size}")
         if output_mode not in OUTPUT_MODES:
-            raise ValueError(f"`output_mode` must be one of {OUTPUT_MODES}. "
-                             f"Received: output_mode={output_mode!r}")
+            raise ValueError(
+                f"`output_mode` must be one of {OUTPUT_MODES}. "
+                f"Received: output_mode={output_mode!r}"
+            )
         if not init_range >= 0:
             raise ValueError(f"`init_range` must be >= 0. Received: init_range={init_range}")
         self.num_nodes, self.hidden_size = int(num_nodes), int(hidden_size)
@@ -118,10 +135,14 @@ class SharedRNNCell(keras.layers.Layer):
             return
         init = keras.initializers.RandomUniform(-self.init_range, self.init_range)
         h = self.hidden_size
-        self.w_prev = self.add_weight(shape=(self.num_node0_activations, 2 * h, 2 * h),
-                                      initializer=init, name="w_prev")
-        self.w_skip = self.add_weight(shape=(self.num_pairs * self.num_bank_activations, h, 2 * h),
-                                      initializer="zeros", name="w_skip")
+        self.w_prev = self.add_weight(
+            shape=(self.num_node0_activations, 2 * h, 2 * h), initializer=init, name="w_prev"
+        )
+        self.w_skip = self.add_weight(
+            shape=(self.num_pairs * self.num_bank_activations, h, 2 * h),
+            initializer="zeros",
+            name="w_skip",
+        )
         _fill_uniform(self.w_skip, self.init_range)
         self.built = True
 
@@ -154,15 +175,22 @@ class SharedRNNCell(keras.layers.Layer):
             out_weights = loose / tf.reduce_sum(loose)
         else:  # enas_lm GPU: mean of nodes 1..N-1
             out_weights = tf.constant([0.0] + [1.0 / (n - 1)] * (n - 1), self.compute_dtype)
-        return {"prev": prev, "acts": acts, "bank_index": bank_index,
-                "node0_index": node0_index, "out_weights": out_weights}
+        return {
+            "prev": prev,
+            "acts": acts,
+            "bank_index": bank_index,
+            "node0_index": node0_index,
+            "out_weights": out_weights,
+        }
 
     def selected_weights(self, decoded):
         """`(W_prev (2H, 2H), W_nodes (N−1, H, 2H))` gathered once for the whole sequence."""
         # `.value` is the tf.Variable: `tf.gather` then emits ResourceGather, which reads
         # only the selected rows (gathering the Keras Variable would read the whole bank).
-        w0 = tf.reshape(tf.gather(self.w_prev.value, decoded["node0_index"]),
-                        [2 * self.hidden_size, 2 * self.hidden_size])
+        w0 = tf.reshape(
+            tf.gather(self.w_prev.value, decoded["node0_index"]),
+            [2 * self.hidden_size, 2 * self.hidden_size],
+        )
         return w0, tf.gather(self.w_skip.value, decoded["bank_index"])
 
     def call(self, inputs, state, arc, input_mask=None, recurrent_mask=None):
@@ -179,8 +207,15 @@ class SharedRNNCell(keras.layers.Layer):
         # x-part of node 0 for all T at once: one big matmul before the loop.
         xw = tf.reshape(tf.matmul(tf.reshape(x, [-1, h]), w0[:h]), [tf.shape(x)[0], -1, 2 * h])
         outputs = highway_recurrence.highway_recurrence(
-            xw, state, w0[h:], w_nodes, recurrent_mask, decoded["prev"], decoded["acts"],
-            decoded["out_weights"])  # (T, B, H)
+            xw,
+            state,
+            w0[h:],
+            w_nodes,
+            recurrent_mask,
+            decoded["prev"],
+            decoded["acts"],
+            decoded["out_weights"],
+        )  # (T, B, H)
         return tf.transpose(outputs, [1, 0, 2]), outputs[-1]
 
     def l2_penalty(self, arc):
@@ -198,8 +233,12 @@ class SharedRNNCell(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_nodes=self.num_nodes, hidden_size=self.hidden_size,
-                      token_layout={k: v.tolist() for k, v in self.layout.items()},
-                      share_by_activation=self.share_by_activation,
-                      output_mode=self.output_mode, init_range=self.init_range)
+        config.update(
+            num_nodes=self.num_nodes,
+            hidden_size=self.hidden_size,
+            token_layout={k: v.tolist() for k, v in self.layout.items()},
+            share_by_activation=self.share_by_activation,
+            output_mode=self.output_mode,
+            init_range=self.init_range,
+        )
         return config

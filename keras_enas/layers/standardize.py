@@ -34,8 +34,10 @@ class Standardize(keras.layers.Layer):
         super().__init__(**kwargs)
         mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         if mean.shape != (3,) or std.shape != (3,) or not np.all(std > 0):
-            raise ValueError("`mean` and `std` must be 3 per-channel values with std > 0. "
-                             f"Received: mean={mean.tolist()}, std={std.tolist()}")
+            raise ValueError(
+                "`mean` and `std` must be 3 per-channel values with std > 0. "
+                f"Received: mean={mean.tolist()}, std={std.tolist()}"
+            )
         self.mean, self.std = mean, std
 
     def call(self, images):

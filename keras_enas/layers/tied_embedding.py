@@ -39,8 +39,7 @@ class TiedEmbedding(keras.layers.Layer):
     (1, 3, 10)
     """
 
-    def __init__(self, vocab_size, hidden_size, drop_e=0.0, init_range=0.04, seed=None,
-                 **kwargs):
+    def __init__(self, vocab_size, hidden_size, drop_e=0.0, init_range=0.04, seed=None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -53,8 +52,10 @@ class TiedEmbedding(keras.layers.Layer):
         self.drop_e, self.init_range, self.seed = float(drop_e), float(init_range), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.embeddings = self.add_weight(
-            shape=(self.vocab_size, self.hidden_size), name="embeddings",
-            initializer=keras.initializers.RandomUniform(-init_range, init_range))
+            shape=(self.vocab_size, self.hidden_size),
+            name="embeddings",
+            initializer=keras.initializers.RandomUniform(-init_range, init_range),
+        )
         self.built = True
 
     def call(self, inputs, reverse=False, training=False):
@@ -63,18 +64,27 @@ class TiedEmbedding(keras.layers.Layer):
         ids = ops.cast(inputs, "int32")
         emb = ops.take(self.embeddings, ids, axis=0)  # (B, T, H)
         if training and self.drop_e > 0:  # drop_e: whole word types
-            keep = keras.random.dropout(ops.ones((self.vocab_size,)), self.drop_e,
-                                        seed=self.seed_generator)
+            keep = keras.random.dropout(
+                ops.ones((self.vocab_size,)), self.drop_e, seed=self.seed_generator
+            )
             emb = emb * ops.expand_dims(ops.take(keep, ids, axis=0), -1)
         return emb
 
     def compute_output_spec(self, inputs, reverse=False, training=False):
-        shape = tuple(inputs.shape[:-1]) + (self.vocab_size,) if reverse else \
-            tuple(inputs.shape) + (self.hidden_size,)
+        shape = (
+            tuple(inputs.shape[:-1]) + (self.vocab_size,)
+            if reverse
+            else tuple(inputs.shape) + (self.hidden_size,)
+        )
         return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
-                      drop_e=self.drop_e, init_range=self.init_range, seed=self.seed)
+        config.update(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            drop_e=self.drop_e,
+            init_range=self.init_range,
+            seed=self.seed,
+        )
         return config

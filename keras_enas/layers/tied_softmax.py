@@ -12,8 +12,11 @@ def _tied_xent(h, embedding, labels):
     probs = tf.nn.softmax(logits)  # one fused kernel; also the backward pass's P
     index = tf.stack([tf.range(tf.shape(labels)[0]), labels], axis=1)
     p_label = tf.gather_nd(probs, index)  # (M,)
-    loss = tf.cond(tf.reduce_all(p_label > _TINY), lambda: -tf.math.log(p_label),
-                   lambda: tf.reduce_logsumexp(logits, 1) - tf.gather_nd(logits, index))
+    loss = tf.cond(
+        tf.reduce_all(p_label > _TINY),
+        lambda: -tf.math.log(p_label),
+        lambda: tf.reduce_logsumexp(logits, 1) - tf.gather_nd(logits, index),
+    )
 
     def grad(d_loss):
         # ∂loss/∂logits = P − onehot(y); the one-hot part is applied to the (M, H) and

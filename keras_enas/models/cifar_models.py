@@ -26,18 +26,27 @@ def macro_options(child, final=False, jit_compile=False):
     """Macro builder kwargs from a `CIFARChildConfig`: `filters`, `dropout`."""
     del jit_compile  # the macro models take the same options in search and training
     if not final and child.weight_sharing != "fine":
-        raise ValueError("The macro search shares weights per (layer, op) only. Received: "
-                         f"weight_sharing={child.weight_sharing!r}; expected 'fine'")
+        raise ValueError(
+            "The macro search shares weights per (layer, op) only. Received: "
+            f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
+        )
     return dict(filters=child.filters, dropout=child.dropout)
 
 
 def micro_options(child, final=False, jit_compile=False):
     """Micro builder kwargs from a `CIFARChildConfig` (op selection or drop-path)."""
-    options = dict(num_layers=child.num_layers, filters=child.filters, dropout=child.dropout,
-                   use_aux_head=child.aux_weight > 0)
+    options = dict(
+        num_layers=child.num_layers,
+        filters=child.filters,
+        dropout=child.dropout,
+        use_aux_head=child.aux_weight > 0,
+    )
     if not final:  # the shared cells: only the sampled op, unless XLA needs static masks
-        options["op_selection"] = child.op_selection if child.op_selection != "auto" else (
-            "compute_all" if jit_compile else "switch_case")
+        options["op_selection"] = (
+            child.op_selection
+            if child.op_selection != "auto"
+            else ("compute_all" if jit_compile else "switch_case")
+        )
         options["weight_sharing"] = child.weight_sharing
     else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
@@ -65,8 +74,10 @@ def family(name):
     """
     cifar = registry.space_names("cifar")
     if name not in cifar:
-        raise ValueError(f"No CIFAR-10 models are registered for search space {name!r}; "
-                         f"available: {sorted(cifar)}.")
+        raise ValueError(
+            f"No CIFAR-10 models are registered for search space {name!r}; "
+            f"available: {sorted(cifar)}."
+        )
     return registry.get_spec(name)
 
 

@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 
-from keras_enas.layers.cell_blocks import FactorizedReduction, conv2d as conv
+from keras_enas.layers.cell_blocks import FactorizedReduction
+from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.shared_macro_layer import batch_norm
 
 
@@ -25,15 +26,30 @@ def _op(x, op, filters, prefix):
     size = int(op[-1])
     if op.startswith("sep"):
         x = keras.layers.SeparableConv2D(
-            filters, size, padding="same", use_bias=False, depthwise_initializer="he_normal",
-            pointwise_initializer="he_normal", name=f"{prefix}_{op}")(x)
+            filters,
+            size,
+            padding="same",
+            use_bias=False,
+            depthwise_initializer="he_normal",
+            pointwise_initializer="he_normal",
+            name=f"{prefix}_{op}",
+        )(x)
     else:
         x = conv(filters, size, name=f"{prefix}_{op}")(x)
     return batch_norm(f"{prefix}_{op}_bn")(x)
 
 
-def build_fixed_macro(space, arc, filters=96, dropout=0.5, num_classes=10,
-                      image_shape=(32, 32, 3), widen_factor=2, seed=None, name="fixed_macro"):
+def build_fixed_macro(
+    space,
+    arc,
+    filters=96,
+    dropout=0.5,
+    num_classes=10,
+    image_shape=(32, 32, 3),
+    widen_factor=2,
+    seed=None,
+    name="fixed_macro",
+):
     """Builds the stand-alone network of one macro arc (ENAS §2.3, final training).
 
     stem (3×3 conv + BN) → the arc's L layers → global average pool → dropout → FC.
@@ -94,10 +110,12 @@ def build_fixed_macro(space, arc, filters=96, dropout=0.5, num_classes=10,
         prev.append(out)
         if k in space.pool_layers:
             width *= widen_factor
-            prev = [FactorizedReduction(width, name=f"pool{k}_from{j}")(t)
-                    for j, t in enumerate(prev)]
+            prev = [
+                FactorizedReduction(width, name=f"pool{k}_from{j}")(t) for j, t in enumerate(prev)
+            ]
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(prev[-1])
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, use_bias=False, kernel_initializer="he_normal",
-                                name="fc")(x)
+    logits = keras.layers.Dense(
+        num_classes, use_bias=False, kernel_initializer="he_normal", name="fc"
+    )(x)
     return keras.Model(images, logits, name=name)

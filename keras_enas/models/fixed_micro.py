@@ -19,9 +19,19 @@ def _decode(space, arc):
     return space.decode(space.parse(arc))
 
 
-def build_fixed_micro_cnn(space, arc, num_layers=15, filters=36, image_shape=(32, 32, 3),
-                          num_classes=10, dropout=0.2, use_aux_head=True,
-                          drop_path_keep_prob=0.6, seed=None, name="fixed_micro_cnn"):
+def build_fixed_micro_cnn(
+    space,
+    arc,
+    num_layers=15,
+    filters=36,
+    image_shape=(32, 32, 3),
+    num_classes=10,
+    dropout=0.2,
+    use_aux_head=True,
+    drop_path_keep_prob=0.6,
+    seed=None,
+    name="fixed_micro_cnn",
+):
     """The network of one micro arc, trained from scratch (`micro_child._fixed_layer`).
 
     stem 3×3 conv (3 → 3F) + BN; `num_layers + 2` cells, those at
@@ -75,25 +85,36 @@ def build_fixed_micro_cnn(space, arc, num_layers=15, filters=36, image_shape=(32
     for layer_id in range(num_cells):
         reduce = layer_id in pools
         width *= 2 if reduce else 1
-        drop_path = None if drop_path_keep_prob is None else (
-            drop_path_keep_prob, layer_id, num_cells)
-        x = fixed_cell(layers, cells.reduce if reduce else cells.normal, width,
-                       2 if reduce else 1, drop_path,
-                       seed=None if seed is None else seed + 100 * (layer_id + 1),
-                       name=f"cell_{layer_id}")
+        drop_path = (
+            None if drop_path_keep_prob is None else (drop_path_keep_prob, layer_id, num_cells)
+        )
+        x = fixed_cell(
+            layers,
+            cells.reduce if reduce else cells.normal,
+            width,
+            2 if reduce else 1,
+            drop_path,
+            seed=None if seed is None else seed + 100 * (layer_id + 1),
+            name=f"cell_{layer_id}",
+        )
         layers = [layers[-1], x]
         if use_aux_head and layer_id == pools[-1] + 1:
             aux_logits = AuxHead(num_classes, name="aux_head")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(keras.layers.ReLU(name="head_relu")(x))
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
-    logits = keras.layers.Dense(num_classes, use_bias=False, kernel_initializer="he_normal",
-                                name="logits")(x)
+    logits = keras.layers.Dense(
+        num_classes, use_bias=False, kernel_initializer="he_normal", name="logits"
+    )(x)
     outputs = [logits, aux_logits] if use_aux_head else logits
     return keras.Model(images, outputs, name=name)
 
 
 def count_parameters(model, exclude_aux_head=False):
     """Trainable parameters of `model` (the original prints this without the aux head)."""
-    weights = [w for layer in model.layers if not (exclude_aux_head and layer.name == "aux_head")
-               for w in layer.trainable_weights]
+    weights = [
+        w
+        for layer in model.layers
+        if not (exclude_aux_head and layer.name == "aux_head")
+        for w in layer.trainable_weights
+    ]
     return int(sum(w.numpy().size for w in weights))

@@ -11,9 +11,22 @@ from keras_enas.search_spaces import rnn as rnn_space
 CELLS = ("enas", "lstm")
 
 
-def build_fixed_model(space, arc, vocab_size, hidden_size, drop_e=0.1, drop_i=0.2, drop_x=0.75,
-                      drop_l=0.25, drop_o=0.75, cell="enas", output_mode="loose_ends",
-                      init_range=0.04, seed=None, name=None):
+def build_fixed_model(
+    space,
+    arc,
+    vocab_size,
+    hidden_size,
+    drop_e=0.1,
+    drop_i=0.2,
+    drop_x=0.75,
+    drop_l=0.25,
+    drop_o=0.75,
+    cell="enas",
+    output_mode="loose_ends",
+    init_range=0.04,
+    seed=None,
+    name=None,
+):
     """Builds the final language model of one architecture: embedding → cell → tied softmax.
 
     A functional `keras.Model` with inputs `[token_ids (B, T) int32, state (B, S)]` and
@@ -55,8 +68,9 @@ def build_fixed_model(space, arc, vocab_size, hidden_size, drop_e=0.1, drop_i=0.
     if cell not in CELLS:
         raise ValueError(f"`cell` must be one of {CELLS}. Received: cell={cell!r}")
     if cell == "lstm" and (space is not None or arc is not None):
-        raise ValueError("`space` and `arc` do not apply to cell='lstm'. "
-                         f"Received: space={space!r}, arc={arc!r}")
+        raise ValueError(
+            f"`space` and `arc` do not apply to cell='lstm'. Received: space={space!r}, arc={arc!r}"
+        )
     if cell == "enas" and (space is None or arc is None):
         raise ValueError("`space` and `arc` are required for cell='enas'.")
     seeds = [None] * 5 if seed is None else [seed + i for i in range(5)]
@@ -66,22 +80,35 @@ def build_fixed_model(space, arc, vocab_size, hidden_size, drop_e=0.1, drop_i=0.
     state = keras.Input((h if cell == "enas" else 2 * h,), name="state")
     tied = TiedEmbedding(vocab_size, h, drop_e, init_range, seeds[0], name="embedding")
     x = keras.layers.Dropout(drop_i, noise_shape=(None, 1, h), seed=seeds[1], name="drop_i")(
-        tied(tokens))  # (B, T, H)
+        tied(tokens)
+    )  # (B, T, H)
     if cell == "enas":
         architecture = space.decode(space.parse(arc))
         rnn = keras.layers.RNN(
             FixedRNNCell(architecture, h, output_mode, init_range, drop_x, drop_l, seeds[2]),
-            return_sequences=True, return_state=True, name="rnn")
+            return_sequences=True,
+            return_state=True,
+            name="rnn",
+        )
         outputs, new_state = rnn(x, initial_state=[state])
     else:
-        lstm = keras.layers.LSTM(h, dropout=drop_x, recurrent_dropout=drop_l, seed=seeds[2],
-                                 kernel_initializer=init, recurrent_initializer=init,
-                                 return_sequences=True, return_state=True, name="rnn")
+        lstm = keras.layers.LSTM(
+            h,
+            dropout=drop_x,
+            recurrent_dropout=drop_l,
+            seed=seeds[2],
+            kernel_initializer=init,
+            recurrent_initializer=init,
+            return_sequences=True,
+            return_state=True,
+            name="rnn",
+        )
         h0, c0 = ops.split(state, 2, axis=-1)
         outputs, h_t, c_t = lstm(x, initial_state=[h0, c0])
         new_state = keras.layers.Concatenate(name="new_state")([h_t, c_t])
-    outputs = keras.layers.Dropout(drop_o, noise_shape=(None, 1, h), seed=seeds[3],
-                                   name="drop_o")(outputs)
+    outputs = keras.layers.Dropout(drop_o, noise_shape=(None, 1, h), seed=seeds[3], name="drop_o")(
+        outputs
+    )
     logits = tied(outputs, reverse=True)  # (B, T, V)
     return keras.Model([tokens, state], [logits, new_state], name=name or f"{cell}_lm")
 
@@ -108,21 +135,27 @@ def copy_shared_weights(fixed_model, shared_lm, arc):
     """
     cell = fixed_model.get_layer("rnn").cell
     if not isinstance(cell, FixedRNNCell):
-        raise ValueError("`fixed_model` must have an ENAS cell (cell='enas'). Received a "
-                         f"{type(cell).__name__}.")
-    sizes = {"hidden_size": (cell.hidden_size, shared_lm.hidden_size),
-             "vocab_size": (fixed_model.get_layer("embedding").vocab_size, shared_lm.vocab_size),
-             "output_mode": (cell.output_mode, shared_lm.cell.output_mode)}
+        raise ValueError(
+            f"`fixed_model` must have an ENAS cell (cell='enas'). Received a {type(cell).__name__}."
+        )
+    sizes = {
+        "hidden_size": (cell.hidden_size, shared_lm.hidden_size),
+        "vocab_size": (fixed_model.get_layer("embedding").vocab_size, shared_lm.vocab_size),
+        "output_mode": (cell.output_mode, shared_lm.cell.output_mode),
+    }
     for key, (fixed, shared) in sizes.items():
         if fixed != shared:
             raise ValueError(f"`{key}` differs: fixed model {fixed!r}, shared model {shared!r}.")
     decoded = shared_lm.cell.decode_arc(np.asarray(arc, np.int32))
     acts = [rnn_space.ACTIVATIONS[a] for a in np.asarray(decoded["acts"])]
     nodes = ((None, acts[0]),) + tuple(
-        (int(j), a) for j, a in zip(np.asarray(decoded["prev"]), acts[1:]))
+        (int(j), a) for j, a in zip(np.asarray(decoded["prev"]), acts[1:])
+    )
     if nodes != cell.nodes:
-        raise ValueError(f"`arc` decodes to the cell {nodes} in the shared model, but the "
-                         f"fixed model's cell is {cell.nodes}.")
+        raise ValueError(
+            f"`arc` decodes to the cell {nodes} in the shared model, but the "
+            f"fixed model's cell is {cell.nodes}."
+        )
     w_prev, w_nodes = shared_lm.cell.selected_weights(decoded)
     cell.w_prev.assign(w_prev)
     for k, w in enumerate(cell.w_nodes):

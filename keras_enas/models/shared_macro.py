@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from keras_enas.layers.cell_blocks import FactorizedReduction, conv2d as conv
+from keras_enas.layers.cell_blocks import FactorizedReduction
+from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.shared_macro_layer import SharedMacroLayer, batch_norm
 
 
@@ -56,17 +57,20 @@ class SharedMacroCNN(keras.Model):
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         self.space, self.filters, self.num_classes = space, filters, num_classes
         layout = space.token_layout()
-        self._op_positions, self._skip_positions = layout["op_positions"], layout[
-            "skip_positions"]
+        self._op_positions, self._skip_positions = layout["op_positions"], layout["skip_positions"]
         self.stem_conv, self.stem_bn = conv(filters, 3, name="stem"), batch_norm("stem_bn")
-        self.op_layers = [SharedMacroLayer(filters, name=f"layer{k}")
-                          for k in range(space.num_layers)]
+        self.op_layers = [
+            SharedMacroLayer(filters, name=f"layer{k}") for k in range(space.num_layers)
+        ]
         self.skip_bns = [batch_norm(f"layer{k}_skip_bn") for k in range(1, space.num_layers)]
-        self.reductions = [[FactorizedReduction(filters, name=f"pool{p}_from{j}")
-                            for j in range(p + 2)] for p in space.pool_layers]
+        self.reductions = [
+            [FactorizedReduction(filters, name=f"pool{p}_from{j}") for j in range(p + 2)]
+            for p in space.pool_layers
+        ]
         self.dropout = keras.layers.Dropout(dropout, seed=seed)
-        self.fc = keras.layers.Dense(num_classes, use_bias=False,
-                                     kernel_initializer="he_normal", name="fc")
+        self.fc = keras.layers.Dense(
+            num_classes, use_bias=False, kernel_initializer="he_normal", name="fc"
+        )
 
     def build(self, images_shape):
         # Every variable is created here, before any trace meets a switch_case.
@@ -120,13 +124,16 @@ class SharedMacroCNN(keras.Model):
         """
         arc = tf.convert_to_tensor(arc, tf.int32)
         ops = tf.gather(arc, self._op_positions)
-        shared = [w for w in self.trainable_weights if not any(
-            w is v for layer in self.op_layers for v in layer.trainable_weights)]
+        shared = [
+            w
+            for w in self.trainable_weights
+            if not any(w is v for layer in self.op_layers for v in layer.trainable_weights)
+        ]
         total = tf.add_n([tf.reduce_sum(tf.square(w)) for w in shared])
-        return total + tf.add_n([layer.l2_penalty(ops[k])
-                                 for k, layer in enumerate(self.op_layers)])
+        return total + tf.add_n(
+            [layer.l2_penalty(ops[k]) for k, layer in enumerate(self.op_layers)]
+        )
 
     def op_weights(self, layer, op):
         """The trainable weights of op id `op` at `layer` (for inspection and tests)."""
         return self.op_layers[layer].branch_weights(int(op))
-

@@ -5,8 +5,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_enas.layers.aux_head import AuxHead
-from keras_enas.layers.cell_blocks import BatchStatNorm, CalibrateInputs, FactorizedReduction
-from keras_enas.layers.cell_blocks import conv2d
+from keras_enas.layers.cell_blocks import (
+    BatchStatNorm,
+    CalibrateInputs,
+    FactorizedReduction,
+    conv2d,
+)
 from keras_enas.layers.shared_micro_cell import SharedMicroCell
 from keras_enas.search_spaces.micro import MicroSpace
 
@@ -80,9 +84,19 @@ class SharedMicroCNN(keras.Model):
     (TensorShape([2, 10]), TensorShape([2, 10]))
     """
 
-    def __init__(self, space, num_layers=6, filters=20, dropout=0.1, use_aux_head=True,
-                 num_classes=10, op_selection="compute_all", weight_sharing="fine", seed=None,
-                 **kwargs):
+    def __init__(
+        self,
+        space,
+        num_layers=6,
+        filters=20,
+        dropout=0.1,
+        use_aux_head=True,
+        num_classes=10,
+        op_selection="compute_all",
+        weight_sharing="fine",
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if getattr(space, "name", None) != "micro" or not hasattr(space, "token_layout"):
             raise TypeError(f"`space` must be a MicroSpace. Received: {space!r}")
@@ -101,18 +115,32 @@ class SharedMicroCNN(keras.Model):
             reduce = layer_id in self.pool_layers
             if reduce:
                 width *= 2
-                self.reductions.append(FactorizedReduction(width, batch_stats=True,
-                                                           name=f"reduce_{layer_id}"))
-            self.calibrations.append(CalibrateInputs(width, batch_stats=True,
-                                                     name=f"calibrate_{layer_id}"))
-            self.cells.append(SharedMicroCell(space.num_nodes, width, space, int(reduce),
-                                              op_selection, weight_sharing,
-                                              name=f"cell_{layer_id}"))
-        self.aux_head = (AuxHead(self.num_classes, batch_stats=True, name="aux_head")
-                         if self.use_aux_head else None)
+                self.reductions.append(
+                    FactorizedReduction(width, batch_stats=True, name=f"reduce_{layer_id}")
+                )
+            self.calibrations.append(
+                CalibrateInputs(width, batch_stats=True, name=f"calibrate_{layer_id}")
+            )
+            self.cells.append(
+                SharedMicroCell(
+                    space.num_nodes,
+                    width,
+                    space,
+                    int(reduce),
+                    op_selection,
+                    weight_sharing,
+                    name=f"cell_{layer_id}",
+                )
+            )
+        self.aux_head = (
+            AuxHead(self.num_classes, batch_stats=True, name="aux_head")
+            if self.use_aux_head
+            else None
+        )
         self.dropout = keras.layers.Dropout(dropout, seed=seed)
-        self.fc = keras.layers.Dense(self.num_classes, use_bias=False,
-                                     kernel_initializer="he_normal", name="fc")
+        self.fc = keras.layers.Dense(
+            self.num_classes, use_bias=False, kernel_initializer="he_normal", name="fc"
+        )
 
     def cell_outputs(self, images, arc):
         """`(outputs of the num_layers + 2 cells, aux_logits or None)`."""
@@ -136,11 +164,17 @@ class SharedMicroCNN(keras.Model):
         return self.fc(self.dropout(x, training=training)), aux_logits
 
     def get_config(self):
-        return {"space": self.space.get_config(), "num_layers": self.num_layers,
-                "filters": self.filters, "dropout": self.dropout.rate,
-                "use_aux_head": self.use_aux_head, "num_classes": self.num_classes,
-                "op_selection": self.cells[0].op_selection,
-                "weight_sharing": self.cells[0].weight_sharing, "seed": self.dropout.seed}
+        return {
+            "space": self.space.get_config(),
+            "num_layers": self.num_layers,
+            "filters": self.filters,
+            "dropout": self.dropout.rate,
+            "use_aux_head": self.use_aux_head,
+            "num_classes": self.num_classes,
+            "op_selection": self.cells[0].op_selection,
+            "weight_sharing": self.cells[0].weight_sharing,
+            "seed": self.dropout.seed,
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -54,9 +54,23 @@ class SharedRNNLM(keras.Model):
     TensorShape([2, 5, 50])
     """
 
-    def __init__(self, space, vocab_size, hidden_size, num_nodes=None, drop_e=0.1, drop_i=0.2,
-                 drop_x=0.75, drop_l=0.25, drop_o=0.75, init_range=0.04,
-                 share_by_activation=True, output_mode="loose_ends", seed=None, **kwargs):
+    def __init__(
+        self,
+        space,
+        vocab_size,
+        hidden_size,
+        num_nodes=None,
+        drop_e=0.1,
+        drop_i=0.2,
+        drop_x=0.75,
+        drop_l=0.25,
+        drop_o=0.75,
+        init_range=0.04,
+        share_by_activation=True,
+        output_mode="loose_ends",
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_nodes is None:
             if not hasattr(space, "num_nodes"):
@@ -72,12 +86,15 @@ class SharedRNNLM(keras.Model):
                 raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={rate}")
         self.rates = {name: float(rate) for name, rate in rates.items()}
         self.vocab_size, self.seed = int(vocab_size), seed
-        self.cell = SharedRNNCell(num_nodes, hidden_size, space, share_by_activation,
-                                  output_mode, init_range, name="cell")
+        self.cell = SharedRNNCell(
+            num_nodes, hidden_size, space, share_by_activation, output_mode, init_range, name="cell"
+        )
         self.hidden_size, self.num_nodes = self.cell.hidden_size, self.cell.num_nodes
         self.embedding = self.add_weight(
-            shape=(self.vocab_size, self.hidden_size), name="embedding",
-            initializer=keras.initializers.RandomUniform(-init_range, init_range))
+            shape=(self.vocab_size, self.hidden_size),
+            name="embedding",
+            initializer=keras.initializers.RandomUniform(-init_range, init_range),
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -86,8 +103,9 @@ class SharedRNNLM(keras.Model):
         return tf.zeros([batch_size, self.hidden_size], self.compute_dtype)
 
     def _mask(self, shape, name):
-        return locked_dropout.dropout_mask(shape, self.rates[name], self.seed_generator,
-                                           self.compute_dtype)
+        return locked_dropout.dropout_mask(
+            shape, self.rates[name], self.seed_generator, self.compute_dtype
+        )
 
     def _features(self, x, state, arc, training):
         """Embedding → cell → output dropout: `(outputs (B·T, H), new_state, E)`."""
@@ -99,15 +117,18 @@ class SharedRNNLM(keras.Model):
             b, h = tf.shape(x)[0], self.hidden_size
             word_mask = self._mask((self.vocab_size,), "drop_e")  # whole word types
             emb = locked_dropout.apply_mask(
-                emb, None if word_mask is None else tf.gather(word_mask, x)[..., None])
+                emb, None if word_mask is None else tf.gather(word_mask, x)[..., None]
+            )
             # drop_i (locked, on the embeddings) and drop_x (on x_t) are both fixed per
             # (sequence, unit): their product is one (B, H) mask on the cell input.
-            input_mask = locked_dropout.apply_mask(self._mask((b, h), "drop_i"),
-                                                   self._mask((b, h), "drop_x"))
+            input_mask = locked_dropout.apply_mask(
+                self._mask((b, h), "drop_i"), self._mask((b, h), "drop_x")
+            )
             recurrent_mask = self._mask((b, h), "drop_l")
             output_mask = self._mask((b, 1, h), "drop_o")
-        outputs, new_state = self.cell(emb, state, arc, input_mask=input_mask,
-                                       recurrent_mask=recurrent_mask)
+        outputs, new_state = self.cell(
+            emb, state, arc, input_mask=input_mask, recurrent_mask=recurrent_mask
+        )
         outputs = locked_dropout.apply_mask(outputs, output_mask)  # (B, T, H)
         return tf.reshape(outputs, [-1, self.hidden_size]), new_state, embedding
 
@@ -141,9 +162,15 @@ class SharedRNNLM(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(space={k: v.tolist() for k, v in self.cell.layout.items()},
-                      vocab_size=self.vocab_size, hidden_size=self.hidden_size,
-                      num_nodes=self.num_nodes, init_range=self.cell.init_range,
-                      share_by_activation=self.cell.share_by_activation,
-                      output_mode=self.cell.output_mode, seed=self.seed, **self.rates)
+        config.update(
+            space={k: v.tolist() for k, v in self.cell.layout.items()},
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_nodes=self.num_nodes,
+            init_range=self.cell.init_range,
+            share_by_activation=self.cell.share_by_activation,
+            output_mode=self.cell.output_mode,
+            seed=self.seed,
+            **self.rates,
+        )
         return config

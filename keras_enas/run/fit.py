@@ -26,14 +26,26 @@ def steps_per_epoch(steps, train_ds, name="steps_per_epoch"):
     """
     steps = steps or int(train_ds.cardinality())
     if steps < 1:
-        raise ValueError("`train_ds` must have a known, finite cardinality, or set "
-                         f"`{name}`. Received: cardinality={steps}")
+        raise ValueError(
+            "`train_ds` must have a known, finite cardinality, or set "
+            f"`{name}`. Received: cardinality={steps}"
+        )
     return steps
 
 
-def fit_resumable(model, workdir, trackables, train_ds, num_epochs, steps_per_epoch=None,
-                  validation_data=None, callbacks=(), samples_from=None, log_every_secs=None,
-                  **fit_kwargs):
+def fit_resumable(
+    model,
+    workdir,
+    trackables,
+    train_ds,
+    num_epochs,
+    steps_per_epoch=None,
+    validation_data=None,
+    callbacks=(),
+    samples_from=None,
+    log_every_secs=None,
+    **fit_kwargs,
+):
     """Restores the newest checkpoint in `workdir`, then fits `model` up to `num_epochs`.
 
     Each epoch ends with `callbacks`, then the logs (`history.csv`, `tensorboard/`,
@@ -69,9 +81,17 @@ def fit_resumable(model, workdir, trackables, train_ds, num_epochs, steps_per_ep
         # Epochs are windows of one endless stream; a resumed run skips what was used.
         train_ds = train_ds.repeat().skip(initial_epoch * steps_per_epoch)
     if initial_epoch < num_epochs:
-        model.fit(train_ds, epochs=num_epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps_per_epoch or None, validation_data=validation_data,
-                  callbacks=[*callbacks, *logs.run_loggers(workdir, manager, samples_from,
-                                                                  log_every_secs)],
-                  verbose=2, **fit_kwargs)
+        model.fit(
+            train_ds,
+            epochs=num_epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch or None,
+            validation_data=validation_data,
+            callbacks=[
+                *callbacks,
+                *logs.run_loggers(workdir, manager, samples_from, log_every_secs),
+            ],
+            verbose=2,
+            **fit_kwargs,
+        )
     return initial_epoch

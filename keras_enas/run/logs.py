@@ -33,7 +33,8 @@ class JsonlLogger(keras.callbacks.Callback):
         if self.samples_from is not None and self.samples_from.samples:
             space = self.model.space
             record["sampled_arcs"] = [
-                {"arc": space.format_arc(a), "reward": r} for a, r in self.samples_from.samples]
+                {"arc": space.format_arc(a), "reward": r} for a, r in self.samples_from.samples
+            ]
         if getattr(self.samples_from, "marginals", None) is not None:
             record["marginals"] = self.samples_from.marginals.to_dict()
         with open(self.path, "a") as f:
@@ -63,7 +64,10 @@ def run_loggers(workdir, manager, samples_from=None, log_every_secs=None):
     (with `log_every_secs`) the progress and ETA lines (`Progress`).
     """
     progress = [Progress(log_every_secs)] if log_every_secs is not None else []
-    return [keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-            JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=samples_from),
-            Checkpoint(manager), *progress]
+    return [
+        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+        JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=samples_from),
+        Checkpoint(manager),
+        *progress,
+    ]

@@ -66,8 +66,9 @@ class Progress(keras.callbacks.Callback):
         now = time.time()
         if not self._traced:  # the first step traces and compiles the step function
             self._traced = True
-            self.print_fn(f"epoch {self._epoch + 1}: first step (tracing) took "
-                          f"{now - self._step_start:.1f} s")
+            self.print_fn(
+                f"epoch {self._epoch + 1}: first step (tracing) took {now - self._step_start:.1f} s"
+            )
         elif self._step_start is not None:
             self._timed_steps += 1
             self._timed_seconds += now - self._step_start
@@ -80,8 +81,10 @@ class Progress(keras.callbacks.Callback):
         self._epoch_times.append(seconds)
         remaining = self._epochs() - epoch - 1
         mean = sum(self._epoch_times) / len(self._epoch_times)
-        self.print_fn(f"epoch {epoch + 1}/{self._epochs()} done in {format_seconds(seconds)}"
-                      f"  run ETA {format_seconds(remaining * mean)}")
+        self.print_fn(
+            f"epoch {epoch + 1}/{self._epochs()} done in {format_seconds(seconds)}"
+            f"  run ETA {format_seconds(remaining * mean)}"
+        )
 
     def ms_per_step(self):
         """Mean wall time of this epoch's timed steps, in ms (None before any)."""
@@ -103,6 +106,8 @@ class Progress(keras.callbacks.Callback):
                 per_epoch = sum(self._epoch_times) / len(self._epoch_times)
             else:
                 per_epoch = steps * ms / 1000
-            line += (f"  epoch ETA {format_seconds(epoch_eta)}"
-                     f"  run ETA {format_seconds(epoch_eta + remaining * per_epoch)}")
+            line += (
+                f"  epoch ETA {format_seconds(epoch_eta)}"
+                f"  run ETA {format_seconds(epoch_eta + remaining * per_epoch)}"
+            )
         return line

@@ -13,8 +13,10 @@ from keras_enas.search_spaces import get_space, registry
 
 BEST_ARCHITECTURE = "best_architecture.json"
 ARCHITECTURE_FILE = "architecture.json"
-NOTE = ("Scores are SEARCH-PHASE figures (shared weights); retrain the arc from scratch for "
-        "final numbers.")
+NOTE = (
+    "Scores are SEARCH-PHASE figures (shared weights); retrain the arc from scratch for "
+    "final numbers."
+)
 
 
 def load_record(path):
@@ -35,8 +37,10 @@ def load_record(path):
         raise FileNotFoundError(f"Architecture file not found: {path}")
     record = read_json(path)
     if not isinstance(record, dict) or not {"search_space", "space_config", "arc"} <= set(record):
-        raise ValueError(f"{path} is not an architecture file: it needs the keys "
-                         "'search_space', 'space_config' and 'arc' (best_architecture.json).")
+        raise ValueError(
+            f"{path} is not an architecture file: it needs the keys "
+            "'search_space', 'space_config' and 'arc' (best_architecture.json)."
+        )
     return path, record
 
 
@@ -58,8 +62,10 @@ def read_architecture(path, search_space=None):
     """
     path, record = load_record(path)
     if search_space is not None and record["search_space"] != search_space:
-        raise ValueError(f"{path} holds a {record['search_space']!r} architecture, but "
-                         f"search_space={search_space!r}.")
+        raise ValueError(
+            f"{path} holds a {record['search_space']!r} architecture, but "
+            f"search_space={search_space!r}."
+        )
     try:
         space = get_space(record["search_space"], **record["space_config"])
     except TypeError as e:
@@ -74,8 +80,12 @@ def ignore_fixed_arc(fixed_arc, arc_file, program=""):
         `fixed_arc`, or None when `arc_file` is set (a notice is logged if both were).
     """
     if arc_file and fixed_arc:
-        logging.warning("%s--arc_file=%s is given, so --fixed_arc=%r is ignored.",
-                        f"{program}: " if program else "", arc_file, fixed_arc)
+        logging.warning(
+            "%s--arc_file=%s is given, so --fixed_arc=%r is ignored.",
+            f"{program}: " if program else "",
+            arc_file,
+            fixed_arc,
+        )
         return None
     return fixed_arc
 
@@ -101,10 +111,17 @@ def result_record(search, config, ranked, score_keys, **fields):
         "decoded_text": str(space.decode(best)),
         "scoring": s.derive_scoring,
         "scoring_num_batches": s.derive_num_batches if s.derive_scoring == "minibatch" else None,
-        "top_k": [{"arc": space.format_arc(r["arc"]), "decoded_text": str(space.decode(r["arc"])),
-                   **{k: r[k] for k in score_keys}} for r in ranked[:s.derive_top_k]],
-        "scores": [{"arc": space.format_arc(r["arc"]), **{k: r[k] for k in score_keys}}
-                   for r in ranked],
+        "top_k": [
+            {
+                "arc": space.format_arc(r["arc"]),
+                "decoded_text": str(space.decode(r["arc"])),
+                **{k: r[k] for k in score_keys},
+            }
+            for r in ranked[: s.derive_top_k]
+        ],
+        "scores": [
+            {"arc": space.format_arc(r["arc"]), **{k: r[k] for k in score_keys}} for r in ranked
+        ],
         "note": NOTE,
     }
 
@@ -130,5 +147,8 @@ def draw_architecture(directory, space, arc):
     from keras_enas import draw  # matplotlib, only when drawing
 
     spec = registry.get_spec(space.name)
-    return draw.draw(space.decode(space.validate(arc)), os.path.join(directory, spec.drawing),
-                     drawer=spec.resolve("drawer"))
+    return draw.draw(
+        space.decode(space.validate(arc)),
+        os.path.join(directory, spec.drawing),
+        drawer=spec.resolve("drawer"),
+    )

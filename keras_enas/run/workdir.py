@@ -30,7 +30,8 @@ def prepare(workdir, config_dict):
             raise ValueError(
                 f"Working directory {workdir} holds a run with a different config "
                 f"(differs in: {', '.join(diff)}). Use a new --workdir, or the same "
-                "settings to resume it.")
+                "settings to resume it."
+            )
         return
     write_json(path, config_dict)
 
@@ -60,13 +61,18 @@ def checkpoint_manager(workdir, **trackables):
     their layers, so the states found in any model among `trackables` are added
     explicitly: a resumed run then draws the same arcs and dropout masks.
     """
-    states = [v for obj in trackables.values() for v in (getattr(obj, "variables", None) or [])
-              if "seed_generator" in getattr(v, "path", "")]
+    states = [
+        v
+        for obj in trackables.values()
+        for v in (getattr(obj, "variables", None) or [])
+        if "seed_generator" in getattr(v, "path", "")
+    ]
     # Keyed by position: Keras numbers unnamed generators per process, the order is stable.
     seeds = {f"seed_{i}": v for i, v in enumerate(states)}
     checkpoint = tf.train.Checkpoint(seed_states=seeds, **trackables)
-    return tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
-                                      max_to_keep=2)
+    return tf.train.CheckpointManager(
+        checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2
+    )
 
 
 def write_run_info(workdir, **info):

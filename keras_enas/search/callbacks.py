@@ -42,10 +42,10 @@ class ControllerPhase(keras.callbacks.Callback):
         for key, value in phase_logs.items():
             logs["controller_" + key] = value
         if self.num_marginal_samples and self.model.strategy == "enas":
-            self.marginals = marginals_lib.controller_marginals(self.model,
-                                                                self.num_marginal_samples)
+            self.marginals = marginals_lib.controller_marginals(
+                self.model, self.num_marginal_samples
+            )
         logs["controller_seconds"] = time.time() - start
         space = self.model.space
         for arc, reward in self.samples:
-            logging.info("epoch %d  reward=%.4f  arc=%s", epoch + 1, reward,
-                         space.format_arc(arc))
+            logging.info("epoch %d  reward=%.4f  arc=%s", epoch + 1, reward, space.format_arc(arc))

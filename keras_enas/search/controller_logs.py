@@ -51,12 +51,16 @@ class MarginalsTensorBoard(keras.callbacks.Callback):
                 if name == "skips":
                     tf.summary.scalar(f"marginals/{tag}_mean_p_on", float(values.mean()))
                 else:
-                    tf.summary.scalar(f"marginals/{tag}_mean_max_p",
-                                      float(np.nanmax(matrix, axis=1).mean()))
+                    tf.summary.scalar(
+                        f"marginals/{tag}_mean_max_p", float(np.nanmax(matrix, axis=1).mean())
+                    )
                 if self.images:
                     fig = marginals_plot.heatmap_figure(
-                        rows, matrix, f"{name}, epoch {epoch + 1}",
-                        marginals_plot.column_label(name))
+                        rows,
+                        matrix,
+                        f"{name}, epoch {epoch + 1}",
+                        marginals_plot.column_label(name),
+                    )
                     png = marginals_plot.figure_png(fig)
                     tf.summary.image(f"heatmap/{tag}", tf.image.decode_png(png)[None])
             tf.summary.scalar("marginals/entropy", marginals.entropy())

@@ -51,6 +51,5 @@ def pick_batches(available, count, seed):
     """Indices of the `min(count, available)` distinct validation minibatches arcs are
     scored on (the first is `pick_batch(available, seed)`, so count = 1 is unchanged)."""
     first = pick_batch(available, seed)
-    rest = np.random.default_rng(seed + 1).permutation(
-        [i for i in range(available) if i != first])
-    return [first] + [int(i) for i in rest[:max(0, min(count, available) - 1)]]
+    rest = np.random.default_rng(seed + 1).permutation([i for i in range(available) if i != first])
+    return [first] + [int(i) for i in rest[: max(0, min(count, available) - 1)]]

@@ -7,10 +7,9 @@ trains the policy θ with REINFORCE on validation rewards (ENAS §2.2). With
 baseline with the same weight-sharing budget (Li & Talwalkar 2019).
 """
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
-
 
 
 class ENASSearch(keras.Model):
@@ -27,12 +26,12 @@ class ENASSearch(keras.Model):
         seed: seed of the search's own random draws (random arcs, reward batches).
     """
 
-    def __init__(self, space, child, trainer, strategy="enas", grad_clip=0.0, seed=None,
-                 **kwargs):
+    def __init__(self, space, child, trainer, strategy="enas", grad_clip=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if strategy not in ("enas", "random"):
-            raise ValueError("`strategy` must be 'enas' or 'random'. "
-                             f"Received: strategy={strategy!r}")
+            raise ValueError(
+                f"`strategy` must be 'enas' or 'random'. Received: strategy={strategy!r}"
+            )
         self.space = space
         self.child = child
         self.trainer = trainer
@@ -42,8 +41,9 @@ class ENASSearch(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Values each arc token can take, in the stored arc order.
         self._token_bounds = np.asarray(space.num_choices, np.float32)
-        self.epochs_done = self.add_weight(shape=(), dtype="int64", initializer="zeros",
-                                           trainable=False, name="epochs_done")
+        self.epochs_done = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="epochs_done"
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._phase_fns = None
 
@@ -110,9 +110,11 @@ class ENASSearch(keras.Model):
             `(arc, reward)` pairs as numpy values.
         """
         if self._phase_fns is None:
-            self._phase_fns = (tf.function(lambda: self.trainer.accumulate(self.reward)),
-                               tf.function(self.trainer.apply),
-                               tf.function(self._score_uniform_arc))
+            self._phase_fns = (
+                tf.function(lambda: self.trainer.accumulate(self.reward)),
+                tf.function(self.trainer.apply),
+                tf.function(self._score_uniform_arc),
+            )
         accumulate, apply, score_uniform = self._phase_fns
         history, samples = [], []
         if self.strategy == "random":
@@ -143,8 +145,8 @@ class ENASSearch(keras.Model):
         controller's figures reach every later callback (CSVLogger, TensorBoard, ...).
         """
         from keras_enas.search.callbacks import ControllerPhase  # pylint: disable=g-import-not-at-top
+
         callbacks = list(callbacks or [])
         if not any(isinstance(c, ControllerPhase) for c in callbacks):
             callbacks.insert(0, ControllerPhase())
         return super().fit(*args, callbacks=callbacks, **kwargs)
-

@@ -39,8 +39,10 @@ def load_search(workdir, **kwargs):
     spec = registry.get_spec(name)
     loader = spec.resolve("loader")
     if loader is None:
-        raise ValueError(f"The {name!r} search space registers no loader (SpaceSpec.loader), "
-                         "so its searches cannot be reopened.")
+        raise ValueError(
+            f"The {name!r} search space registers no loader (SpaceSpec.loader), "
+            "so its searches cannot be reopened."
+        )
     config, search = loader(workdir, config, workdir_lib.read_run_info(workdir), **kwargs)
     manager = workdir_lib.checkpoint_manager(workdir, **runner.search_trackables(search))
     if not workdir_lib.restore_latest(manager):

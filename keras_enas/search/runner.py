@@ -41,18 +41,30 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
             minibatches in one pass, so that a resumed run continues the same stream).
     """
     s = config.search
-    phase = cb.ControllerPhase(num_updates=config.controller.train_steps,
-                               every=s.controller_every, num_logged=s.log_num_arcs,
-                               num_marginal_samples=s.log_marginal_samples)
+    phase = cb.ControllerPhase(
+        num_updates=config.controller.train_steps,
+        every=s.controller_every,
+        num_logged=s.log_num_arcs,
+        num_marginal_samples=s.log_marginal_samples,
+    )
     marginals_tb = controller_logs.MarginalsTensorBoard(
-        os.path.join(config.workdir, "tensorboard", "controller"), source=phase)
+        os.path.join(config.workdir, "tensorboard", "controller"), source=phase
+    )
     if s.valid_steps:
         valid_ds = valid_ds.take(s.valid_steps)
     fit_lib.fit_resumable(
-        search, config.workdir, search_trackables(search), train_ds, s.num_epochs,
-        steps_per_epoch=steps_per_epoch or s.steps_per_epoch, validation_data=valid_ds,
-        callbacks=[phase, *callbacks, marginals_tb], samples_from=phase, shuffle=False,
-        log_every_secs=s.log_every_secs)
+        search,
+        config.workdir,
+        search_trackables(search),
+        train_ds,
+        s.num_epochs,
+        steps_per_epoch=steps_per_epoch or s.steps_per_epoch,
+        validation_data=valid_ds,
+        callbacks=[phase, *callbacks, marginals_tb],
+        samples_from=phase,
+        shuffle=False,
+        log_every_secs=s.log_every_secs,
+    )
 
 
 def search_trackables(search):
@@ -68,5 +80,6 @@ def search_trackables(search):
 def derive_best(search, config):
     """Samples and scores `derive_num_samples` arcs (see `derive.derive`); best first."""
     s = config.search
-    return derive.derive(search, s.derive_num_samples, s.derive_scoring,
-                         num_batches=s.derive_num_batches)
+    return derive.derive(
+        search, s.derive_num_samples, s.derive_scoring, num_batches=s.derive_num_batches
+    )

@@ -51,23 +51,49 @@ class ENAS(enas.ENASSearch):
     ```
     """
 
-    def __init__(self, model, loss, reward=None, metrics=None, optimizer=None, workdir=None,
-                 config=None, **settings):
+    def __init__(
+        self,
+        model,
+        loss,
+        reward=None,
+        metrics=None,
+        optimizer=None,
+        workdir=None,
+        config=None,
+        **settings,
+    ):
         config = _resolve(config, settings)
         space = user_schema.space_of(model)
-        user_schema.set_op_selection(model, "compute_all" if config.jit_compile
-                                     else "switch_case")
+        user_schema.set_op_selection(model, "compute_all" if config.jit_compile else "switch_case")
         k = config.controller
         policy = controller_lib.Controller(
-            space.steps, hidden_size=k.hidden_size, temperature=k.temperature or None,
-            tanh_constant=k.tanh_constant or None, init_range=k.init_range,
-            seed=config.seed + 2, skip_target=k.skip_target)
+            space.steps,
+            hidden_size=k.hidden_size,
+            temperature=k.temperature or None,
+            tanh_constant=k.tanh_constant or None,
+            init_range=k.init_range,
+            seed=config.seed + 2,
+            skip_target=k.skip_target,
+        )
         trainer = reinforce.ControllerTrainer(
-            policy, learning_rate=k.learning_rate, beta_1=k.adam_beta1, epsilon=k.adam_epsilon,
-            baseline_decay=k.baseline_decay, entropy_weight=k.entropy_weight,
-            skip_weight=k.skip_weight, num_aggregate=k.num_aggregate)
-        super().__init__(space, model, trainer, strategy=config.strategy,
-                         grad_clip=config.grad_clip, seed=config.seed, name="enas")
+            policy,
+            learning_rate=k.learning_rate,
+            beta_1=k.adam_beta1,
+            epsilon=k.adam_epsilon,
+            baseline_decay=k.baseline_decay,
+            entropy_weight=k.entropy_weight,
+            skip_weight=k.skip_weight,
+            num_aggregate=k.num_aggregate,
+        )
+        super().__init__(
+            space,
+            model,
+            trainer,
+            strategy=config.strategy,
+            grad_clip=config.grad_clip,
+            seed=config.seed,
+            name="enas",
+        )
         self.config, self.workdir = config, workdir
         self.controller_updates = k.train_steps
         self._slots = user_schema.slots(model, space)
@@ -77,8 +103,10 @@ class ENAS(enas.ENASSearch):
         self._reward_fn = user_data.reward_function(reward, loss)
         self._metrics = user_data.train_metrics(metrics, loss)
         self._reward_data = self._reward_source = None
-        self.compile(optimizer=optimizer or keras.optimizers.Adam(config.learning_rate),
-                     jit_compile=config.jit_compile)
+        self.compile(
+            optimizer=optimizer or keras.optimizers.Adam(config.learning_rate),
+            jit_compile=config.jit_compile,
+        )
         self.optimizer.build(model.trainable_variables)
         self.built = True
         self._manager = None
@@ -86,26 +114,35 @@ class ENAS(enas.ENASSearch):
             if config.deterministic:
                 tf.config.experimental.enable_op_determinism()
             workdir_lib.prepare(workdir, self.run_config(loss))
-            self._manager = workdir_lib.checkpoint_manager(workdir,
-                                                           **self.checkpoint_trackables())
+            self._manager = workdir_lib.checkpoint_manager(workdir, **self.checkpoint_trackables())
             workdir_lib.restore_latest(self._manager)
 
     def checkpoint_trackables(self):
         """What the workdir's checkpoints hold (see `keras_enas.run.workdir`)."""
-        return {"search": self, "child_optimizer": self.optimizer, "trainer": self.trainer,
-                # Every model variable by position: tf.train.Checkpoint does not reach the
-                # weights of layers held in a list (OpChoice candidates) through the model.
-                "child_variables": {f"v{i}": v for i, v in enumerate(self.child.variables)}}
+        return {
+            "search": self,
+            "child_optimizer": self.optimizer,
+            "trainer": self.trainer,
+            # Every model variable by position: tf.train.Checkpoint does not reach the
+            # weights of layers held in a list (OpChoice candidates) through the model.
+            "child_variables": {f"v{i}": v for i, v in enumerate(self.child.variables)},
+        }
 
     def run_config(self, loss):
         """The dict written as the workdir's `config.json`."""
         # The space's structure only: auto-generated layer names may differ between
         # processes building the same model, and must not block a resume.
-        structure = [{k: c.get(k) for k in ("name", "kind", "num_chosen", "reduction")}
-                     | {"num_candidates": len(c["candidates"])} for c in self.space.choices]
-        return {"search": self.config.to_dict(), "search_space": self.space.name,
-                "space_structure": structure,
-                "loss": loss if isinstance(loss, str) else type(loss).__name__}
+        structure = [
+            {k: c.get(k) for k in ("name", "kind", "num_chosen", "reduction")}
+            | {"num_candidates": len(c["candidates"])}
+            for c in self.space.choices
+        ]
+        return {
+            "search": self.config.to_dict(),
+            "search_space": self.space.name,
+            "space_structure": structure,
+            "loss": loss if isinstance(loss, str) else type(loss).__name__,
+        }
 
     @property
     def metrics(self):
@@ -134,10 +171,13 @@ class ENAS(enas.ENASSearch):
     def reward(self, arc):
         """ENAS §2.2: the reward of `arc` on one random validation minibatch."""
         if self._reward_data is None:
-            raise ValueError("No validation data: pass `validation_data` to `fit()` (or to "
-                             "`best_architecture()`) for the rewards.")
-        x, y = user_data.random_batch(self._reward_data, self.config.reward_batch_size,
-                                      self.seed_generator)
+            raise ValueError(
+                "No validation data: pass `validation_data` to `fit()` (or to "
+                "`best_architecture()`) for the rewards."
+            )
+        x, y = user_data.random_batch(
+            self._reward_data, self.config.reward_batch_size, self.seed_generator
+        )
         return self._arc_reward(x, y, arc)
 
     def _arc_reward(self, x, y, arc):
@@ -154,25 +194,30 @@ class ENAS(enas.ENASSearch):
             ValueError: if `validation_data` is missing (rewards need it).
         """
         if validation_data is None:
-            raise ValueError("`validation_data` is required: ENAS rewards each sampled "
-                             "architecture on a validation minibatch.")
+            raise ValueError(
+                "`validation_data` is required: ENAS rewards each sampled "
+                "architecture on a validation minibatch."
+            )
         self._set_reward_data(validation_data)
-        phase = cb.ControllerPhase(num_updates=self.controller_updates,
-                                   every=self.config.controller_every,
-                                   num_logged=self.config.log_num_arcs)
+        phase = cb.ControllerPhase(
+            num_updates=self.controller_updates,
+            every=self.config.controller_every,
+            num_logged=self.config.log_num_arcs,
+        )
         callbacks = [phase, *(callbacks or [])]
         if self.workdir:
             kwargs["initial_epoch"] = int(self.epochs_done.numpy())
             callbacks += [
-                keras.callbacks.CSVLogger(os.path.join(self.workdir, "history.csv"),
-                                          append=True),
+                keras.callbacks.CSVLogger(os.path.join(self.workdir, "history.csv"), append=True),
                 logs.JsonlLogger(os.path.join(self.workdir, "log.jsonl"), samples_from=phase),
-                logs.Checkpoint(self._manager)]
+                logs.Checkpoint(self._manager),
+            ]
             if kwargs["initial_epoch"] >= epochs:
                 return None
         kwargs.setdefault("shuffle", not isinstance(x, tf.data.Dataset))
-        return super().fit(x, y, validation_data=validation_data, epochs=epochs,
-                           callbacks=callbacks, **kwargs)
+        return super().fit(
+            x, y, validation_data=validation_data, epochs=epochs, callbacks=callbacks, **kwargs
+        )
 
     def _set_reward_data(self, validation_data):
         if validation_data is self._reward_source:
@@ -191,11 +236,15 @@ class ENAS(enas.ENASSearch):
         size = self.config.reward_batch_size
         x, y = user_data.fixed_batch(self._reward_data, size * num_batches, seed)
         count = int(tf.shape(tf.nest.flatten(x)[0])[0])
-        chunks = [tf.nest.map_structure(lambda t, i=i: t[i:i + size], (x, y))
-                  for i in range(0, count, size)]
+        chunks = [
+            tf.nest.map_structure(lambda t, i=i: t[i : i + size], (x, y))
+            for i in range(0, count, size)
+        ]
         fn = tf.function(self._arc_reward)
-        return [{"reward": float(sum(fn(cx, cy, tf.constant(arc)) for cx, cy in chunks)
-                                 / len(chunks))} for arc in arcs]
+        return [
+            {"reward": float(sum(fn(cx, cy, tf.constant(arc)) for cx, cy in chunks) / len(chunks))}
+            for arc in arcs
+        ]
 
     def best_architecture(self, num_samples=None, validation_data=None):
         """Samples arcs from the policy, scores them, returns the best (ENAS §2.2 derive).
@@ -215,16 +264,29 @@ class ENAS(enas.ENASSearch):
         ranked = derive.derive(self, num_samples or self.config.derive_num_samples)
         best = self.space.decode(ranked[0]["arc"])
         if self.workdir:
-            records.write_result(self.workdir, {
-                "search_space": self.space.name, "space_config": self.space.get_config(),
-                "strategy": self.config.strategy, "arc": self.space.format_arc(ranked[0]["arc"]),
-                "architecture": best.to_dict(), "decoded": best.to_dict(),
-                "decoded_text": str(best), "scoring": "minibatch",
-                "scores": [{"arc": self.space.format_arc(r["arc"]), "reward": r["reward"]}
-                           for r in ranked], "note": records.NOTE})
+            records.write_result(
+                self.workdir,
+                {
+                    "search_space": self.space.name,
+                    "space_config": self.space.get_config(),
+                    "strategy": self.config.strategy,
+                    "arc": self.space.format_arc(ranked[0]["arc"]),
+                    "architecture": best.to_dict(),
+                    "decoded": best.to_dict(),
+                    "decoded_text": str(best),
+                    "scoring": "minibatch",
+                    "scores": [
+                        {"arc": self.space.format_arc(r["arc"]), "reward": r["reward"]}
+                        for r in ranked
+                    ],
+                    "note": records.NOTE,
+                },
+            )
             from keras_enas import draw_choices  # pylint: disable=g-import-not-at-top
-            draw_choices.draw_choices(self.space, ranked[0]["arc"],
-                                      os.path.join(self.workdir, "choices.png"))
+
+            draw_choices.draw_choices(
+                self.space, ranked[0]["arc"], os.path.join(self.workdir, "choices.png")
+            )
         return best.to_dict()
 
     @classmethod
@@ -240,11 +302,14 @@ class ENAS(enas.ENASSearch):
         with open(path) as f:
             saved = json.load(f)
         if saved.get("search_space") != "user":
-            raise ValueError(f"{workdir!r} holds a {saved.get('search_space')!r} search, not a "
-                             "user search; use keras_enas.load_search.")
+            raise ValueError(
+                f"{workdir!r} holds a {saved.get('search_space')!r} search, not a "
+                "user search; use keras_enas.load_search."
+            )
         config = UserSearchConfig.from_dict(saved["search"])
-        return cls(model, loss or saved["loss"], reward=reward, workdir=workdir, config=config,
-                   **kwargs)
+        return cls(
+            model, loss or saved["loss"], reward=reward, workdir=workdir, config=config, **kwargs
+        )
 
 
 def load_user_search(workdir, model, loss=None, reward=None, **kwargs):
@@ -263,8 +328,10 @@ def load_registered(workdir, config, run_info, model=None, loss=None, reward=Non
     """
     del run_info  # a user search needs no data sizes: the model carries them
     if model is None:
-        raise ValueError("A user search is reopened on its supernet: pass "
-                         "`keras_enas.load_search(workdir, model=supernet)`.")
+        raise ValueError(
+            "A user search is reopened on its supernet: pass "
+            "`keras_enas.load_search(workdir, model=supernet)`."
+        )
     del config  # the search reads its own `UserSearchConfig` from the workdir
     search = ENAS.from_workdir(workdir, model, loss=loss, reward=reward, **kwargs)
     return search.config, search
@@ -278,8 +345,7 @@ def _resolve(config, settings):
         settings["controller"] = ControllerConfig(**settings["controller"])
     unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(UserSearchConfig)})
     if unknown:
-        raise TypeError(f"Unknown ENAS settings: {unknown}. Expected fields of "
-                        "UserSearchConfig.")
+        raise TypeError(f"Unknown ENAS settings: {unknown}. Expected fields of UserSearchConfig.")
     return dataclasses.replace(config, **settings)
 
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 def _accuracy_for(loss):
     """The accuracy metric matching a loss, by name (as `compile(metrics=["accuracy"])`)."""
-    name = (loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__))
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
     name = name.lower()
     if "sparse" in name:
         return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -15,8 +15,10 @@ def _accuracy_for(loss):
         return keras.metrics.CategoricalAccuracy(name="accuracy")
     if "binary" in name:
         return keras.metrics.BinaryAccuracy(name="accuracy")
-    raise ValueError(f"Cannot infer the accuracy for loss={loss!r}: pass `reward=` (a Keras "
-                     "metric or a callable `(y_true, y_pred) -> scalar`, higher is better).")
+    raise ValueError(
+        f"Cannot infer the accuracy for loss={loss!r}: pass `reward=` (a Keras "
+        "metric or a callable `(y_true, y_pred) -> scalar`, higher is better)."
+    )
 
 
 def _metric(value, loss):
@@ -82,10 +84,11 @@ def to_tensors(data):
         y = tf.concat([p[1] for p in parts], 0)
         return x, y
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):
-        return (tf.nest.map_structure(tf.convert_to_tensor, data[0]),
-                tf.convert_to_tensor(data[1]))
-    raise ValueError("`validation_data` must be `(x, y)` or a tf.data.Dataset of (x, y) "
-                     f"batches. Received: {type(data).__name__}")
+        return (tf.nest.map_structure(tf.convert_to_tensor, data[0]), tf.convert_to_tensor(data[1]))
+    raise ValueError(
+        "`validation_data` must be `(x, y)` or a tf.data.Dataset of (x, y) "
+        f"batches. Received: {type(data).__name__}"
+    )
 
 
 def _count(data):
@@ -95,12 +98,12 @@ def _count(data):
 def random_batch(data, batch_size, seed_generator):
     """A random minibatch (without replacement) of `data`, drawn in-graph."""
     count = _count(data)
-    index = keras.random.shuffle(tf.range(count), seed=seed_generator)[:min(batch_size, count)]
+    index = keras.random.shuffle(tf.range(count), seed=seed_generator)[: min(batch_size, count)]
     return tf.nest.map_structure(lambda t: tf.gather(t, index), data)
 
 
 def fixed_batch(data, batch_size, seed):
     """The same minibatch for every call with `seed` (scoring arcs side by side)."""
     count = _count(data)
-    index = np.random.default_rng(seed).permutation(count)[:min(batch_size, count)]
+    index = np.random.default_rng(seed).permutation(count)[: min(batch_size, count)]
     return tf.nest.map_structure(lambda t: tf.gather(t, index), data)

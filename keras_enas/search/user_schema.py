@@ -32,12 +32,16 @@ def choice_layers(model):
                 found.append(sub)
                 if isinstance(sub, OpChoice):
                     for candidate in sub.candidates:
-                        inner = [x.name for x in candidate._flatten_layers()
-                                 if isinstance(x, CHOICE_LAYERS)]
+                        inner = [
+                            x.name
+                            for x in candidate._flatten_layers()
+                            if isinstance(x, CHOICE_LAYERS)
+                        ]
                         if inner:
                             raise ValueError(
                                 f"Choices nested in a candidate of OpChoice {sub.name!r} are "
-                                f"not supported (found {inner}). Put them side by side.")
+                                f"not supported (found {inner}). Put them side by side."
+                            )
             else:
                 walk(sub)
 
@@ -45,8 +49,9 @@ def choice_layers(model):
     names = [c.name for c in found]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"Choice names must be unique in a model. Received duplicates: "
-                         f"{duplicates}")
+        raise ValueError(
+            f"Choice names must be unique in a model. Received duplicates: {duplicates}"
+        )
     return found
 
 
@@ -64,14 +69,27 @@ def _input_names(layer):
 def describe(layer):
     """The JSON-able `UserSpace` entry of one choice layer."""
     if isinstance(layer, OpChoice):
-        return {"name": layer.name, "kind": "op", "candidates": layer.candidate_names,
-                "num_chosen": 1, "inputs": _input_names_op(layer)}
+        return {
+            "name": layer.name,
+            "kind": "op",
+            "candidates": layer.candidate_names,
+            "num_chosen": 1,
+            "inputs": _input_names_op(layer),
+        }
     if not layer.built:
-        raise ValueError(f"InputChoice {layer.name!r} is not built: call the model once (or "
-                         "build it functionally) before searching it.")
+        raise ValueError(
+            f"InputChoice {layer.name!r} is not built: call the model once (or "
+            "build it functionally) before searching it."
+        )
     names = _input_names(layer)
-    return {"name": layer.name, "kind": "input", "candidates": names,
-            "num_chosen": layer.num_chosen, "reduction": layer.reduction, "inputs": names}
+    return {
+        "name": layer.name,
+        "kind": "input",
+        "candidates": names,
+        "num_chosen": layer.num_chosen,
+        "reduction": layer.reduction,
+        "inputs": names,
+    }
 
 
 def _input_names_op(layer):
@@ -89,8 +107,10 @@ def space_of(model):
     """
     layers = choice_layers(model)
     if not layers:
-        raise ValueError(f"Model {model.name!r} contains no OpChoice or InputChoice layer; "
-                         "there is nothing to search.")
+        raise ValueError(
+            f"Model {model.name!r} contains no OpChoice or InputChoice layer; "
+            "there is nothing to search."
+        )
     return UserSpace([describe(layer) for layer in layers])
 
 
@@ -106,7 +126,7 @@ def assign(slot_list, arc):
         if isinstance(layer, OpChoice):
             layer.selection.assign(arc[start])
         else:
-            layer.selection.assign(arc[start:start + count])
+            layer.selection.assign(arc[start : start + count])
 
 
 def set_architecture(model, architecture):
@@ -121,8 +141,11 @@ def set_architecture(model, architecture):
         The arc, np.int32.
     """
     space = space_of(model)
-    arc = space.encode(architecture) if isinstance(architecture, dict) else space.validate(
-        architecture)
+    arc = (
+        space.encode(architecture)
+        if isinstance(architecture, dict)
+        else space.validate(architecture)
+    )
     assign(slots(model, space), np.asarray(arc, np.int32))
     return arc
 

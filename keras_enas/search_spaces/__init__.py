@@ -15,8 +15,17 @@ from keras_enas.search_spaces.registry import (
 from keras_enas.search_spaces.rnn import RNNCellSpace
 from keras_enas.search_spaces.space import SearchSpace
 
-__all__ = ["MacroSpace", "MicroSpace", "RNNCellSpace", "SearchSpace", "SpaceSpec", "get_space",
-           "get_spec", "register_space", "space_names"]
+__all__ = [
+    "MacroSpace",
+    "MicroSpace",
+    "RNNCellSpace",
+    "SearchSpace",
+    "SpaceSpec",
+    "get_space",
+    "get_spec",
+    "register_space",
+    "space_names",
+]
 
 
 def get_space(name, **kwargs):
@@ -38,6 +47,5 @@ def get_space(name, **kwargs):
     16
     """
     if name not in space_names():
-        raise ValueError(f"`name` must be one of {sorted(space_names())}. "
-                         f"Received: name={name!r}")
+        raise ValueError(f"`name` must be one of {sorted(space_names())}. Received: name={name!r}")
     return get_spec(name).space(**kwargs)

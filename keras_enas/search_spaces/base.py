@@ -138,11 +138,14 @@ def validate_steps(steps, initial_anchors=0):
                 raise ValueError(
                     f"Step {i} ({step.name}) attends over {step.num_anchors} anchors but "
                     f"only {anchors} exist at that point. Expected 1 <= num_anchors <= "
-                    f"{anchors}.")
+                    f"{anchors}."
+                )
         elif isinstance(step, OpChoice):
             if step.num_ops < 1:
-                raise ValueError(f"`num_ops` must be >= 1. Received: num_ops={step.num_ops}"
-                                 f" in step {i} ({step.name}).")
+                raise ValueError(
+                    f"`num_ops` must be >= 1. Received: num_ops={step.num_ops}"
+                    f" in step {i} ({step.name})."
+                )
         elif not isinstance(step, AnchorStep):
             raise TypeError(f"Unknown schema step at position {i}: {step!r}")
         if isinstance(step, AnchorStep) and step.reset_anchors:

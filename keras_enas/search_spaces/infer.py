@@ -35,16 +35,21 @@ def infer_space(search_space, fixed_arc, **sizes):
     spec = registry.get_spec(search_space)
     num_tokens = len(fixed_arc.split())
     if not num_tokens:
-        raise ValueError("`fixed_arc` must hold at least one token. "
-                         f"Received: fixed_arc={fixed_arc!r}")
+        raise ValueError(
+            f"`fixed_arc` must hold at least one token. Received: fixed_arc={fixed_arc!r}"
+        )
     given = {k: v for k, v in sizes.items() if v is not None}
     for name, value in given.items():
         if name not in spec.size_options:
-            raise ValueError(f"`{name}` does not apply to the {search_space} search space. "
-                             f"Received: {name}={value!r}")
+            raise ValueError(
+                f"`{name}` does not apply to the {search_space} search space. "
+                f"Received: {name}={value!r}"
+            )
     kwargs = spec.infer(num_tokens, **given) if spec.infer else {}
     try:
         return get_space(search_space, **kwargs)
     except TypeError:  # e.g. a user space: its decisions are in the search's record
-        raise ValueError(f"The {search_space!r} space cannot be inferred from an arc alone; "
-                         "give its search's best_architecture.json (--arc_file).") from None
+        raise ValueError(
+            f"The {search_space!r} space cannot be inferred from an arc alone; "
+            "give its search's best_architecture.json (--arc_file)."
+        ) from None

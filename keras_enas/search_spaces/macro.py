@@ -4,8 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base
-from keras_enas.search_spaces import space
+from keras_enas.search_spaces import base, space
 
 # Original op ids 0..5 (general_child.py).
 MACRO_OPS = ("conv3", "sep3", "conv5", "sep5", "avgpool3", "maxpool3")
@@ -60,8 +59,10 @@ class MacroNetwork:
                 raise ValueError(f"Layer {k} op must be one of {MACRO_OPS}. Received: {op!r}")
             nodes = sorted({_node_index(name, k) for name in skips})
             if nodes and nodes[-1] >= k:
-                raise ValueError(f"Layer {k} may only skip to stem .. o{k - 2}. "
-                                 f"Received: {node_name(nodes[-1])!r}")
+                raise ValueError(
+                    f"Layer {k} may only skip to stem .. o{k - 2}. "
+                    f"Received: {node_name(nodes[-1])!r}"
+                )
             layers.append((op, tuple(node_name(j) for j in nodes)))
         if not layers:
             raise ValueError("`layers` must not be empty.")
@@ -78,14 +79,20 @@ class MacroNetwork:
 
     def to_dict(self):
         """Returns a JSON-ready dict: per-layer op, main input and skips; pool layers."""
-        return {"layers": [{"layer": k, "op": op, "input": node_name(k), "skips": list(skips)}
-                           for k, (op, skips) in enumerate(self.layers)],
-                "pool_layers": list(self.pool_layers)}
+        return {
+            "layers": [
+                {"layer": k, "op": op, "input": node_name(k), "skips": list(skips)}
+                for k, (op, skips) in enumerate(self.layers)
+            ],
+            "pool_layers": list(self.pool_layers),
+        }
 
     def __str__(self):
-        rows = [f"MacroNetwork: {len(self.layers)} layers, {self.num_skips} skips; "
-                f"factorized reduction after layers {self.pool_layers}",
-                "layer  op        input  skips"]
+        rows = [
+            f"MacroNetwork: {len(self.layers)} layers, {self.num_skips} skips; "
+            f"factorized reduction after layers {self.pool_layers}",
+            "layer  op        input  skips",
+        ]
         for k, (op, skips) in enumerate(self.layers):
             pool = "  -> pool" if k in self.pool_layers else ""
             rows.append(f"{k:>5}  {op:<8}  {node_name(k):<5}  {', '.join(skips) or '-'}{pool}")
@@ -125,8 +132,9 @@ class MacroSpace(space.SearchSpace):
             if k == 0:
                 steps.append(base.AnchorStep("layer0", reset_input=True))
             else:
-                steps.append(base.SkipChoice(f"layer{k}_skips", num_anchors=k,
-                                             register_anchor=True))
+                steps.append(
+                    base.SkipChoice(f"layer{k}_skips", num_anchors=k, register_anchor=True)
+                )
         super().__init__(steps, initial_anchors=0)
 
     def get_config(self):
@@ -155,8 +163,9 @@ class MacroSpace(space.SearchSpace):
         layers = []
         for k, position in enumerate(layout["op_positions"]):
             bits = arc[layout["skip_positions"][k, :k]]
-            layers.append((MACRO_OPS[arc[position]],
-                           tuple(node_name(j) for j in np.flatnonzero(bits))))
+            layers.append(
+                (MACRO_OPS[arc[position]], tuple(node_name(j) for j in np.flatnonzero(bits)))
+            )
         return MacroNetwork(tuple(layers))
 
     def encode(self, network):
@@ -167,11 +176,12 @@ class MacroSpace(space.SearchSpace):
             ValueError: if its layer count differs from `num_layers`.
         """
         if not isinstance(network, MacroNetwork):
-            raise TypeError(f"`network` must be a MacroNetwork. Received: "
-                            f"{type(network).__name__}")
+            raise TypeError(f"`network` must be a MacroNetwork. Received: {type(network).__name__}")
         if len(network.layers) != self.num_layers:
-            raise ValueError(f"`network` has {len(network.layers)} layers but this space has "
-                             f"num_layers={self.num_layers}.")
+            raise ValueError(
+                f"`network` has {len(network.layers)} layers but this space has "
+                f"num_layers={self.num_layers}."
+            )
         layout = self.token_layout()
         arc = np.zeros(self.arc_length, np.int32)
         for k, (op, skips) in enumerate(network.layers):

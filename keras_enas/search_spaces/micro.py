@@ -4,8 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base
-from keras_enas.search_spaces import space
+from keras_enas.search_spaces import base, space
 
 # Original op ids 0..4 (micro_child.py).
 MICRO_OPS = ("sep3", "sep5", "avgpool3", "maxpool3", "identity")
@@ -38,16 +37,21 @@ class Cell:
         for b, pair in enumerate(self.nodes, start=2):
             node = []
             for inp, op in pair:
-                if isinstance(inp, bool) or not isinstance(inp, (int, np.integer)) or not (
-                        0 <= inp < b):
-                    raise ValueError(f"Node {b} inputs must be integers in [0, {b - 1}]. "
-                                     f"Received: {inp!r}")
+                if (
+                    isinstance(inp, bool)
+                    or not isinstance(inp, (int, np.integer))
+                    or not (0 <= inp < b)
+                ):
+                    raise ValueError(
+                        f"Node {b} inputs must be integers in [0, {b - 1}]. Received: {inp!r}"
+                    )
                 if op not in MICRO_OPS:
                     raise ValueError(f"Node {b} ops must be in {MICRO_OPS}. Received: {op!r}")
                 node.append((int(inp), op))
             if len(node) != 2:
-                raise ValueError(f"Node {b} must have exactly 2 (input, op) pairs. "
-                                 f"Received: {len(node)}")
+                raise ValueError(
+                    f"Node {b} must have exactly 2 (input, op) pairs. Received: {len(node)}"
+                )
             nodes.append(tuple(node))
         object.__setattr__(self, "nodes", tuple(nodes))
 
@@ -58,14 +62,19 @@ class Cell:
         return tuple(b for b in range(len(self.nodes) + 2) if b not in used)
 
     def to_dict(self):
-        return {"nodes": [{"node": b, "x": {"input": x[0], "op": x[1]},
-                           "y": {"input": y[0], "op": y[1]}}
-                          for b, (x, y) in enumerate(self.nodes, start=2)],
-                "loose_ends": list(self.loose_ends)}
+        return {
+            "nodes": [
+                {"node": b, "x": {"input": x[0], "op": x[1]}, "y": {"input": y[0], "op": y[1]}}
+                for b, (x, y) in enumerate(self.nodes, start=2)
+            ],
+            "loose_ends": list(self.loose_ends),
+        }
 
     def __str__(self):
-        rows = [f"{b:>4}  {x[1]}({x[0]}) + {y[1]}({y[0]})"
-                for b, (x, y) in enumerate(self.nodes, start=2)]
+        rows = [
+            f"{b:>4}  {x[1]}({x[0]}) + {y[1]}({y[0]})"
+            for b, (x, y) in enumerate(self.nodes, start=2)
+        ]
         rows.append(f"{'out':>4}  concat({', '.join(map(str, self.loose_ends))})")
         return "\n".join(rows)
 
@@ -122,20 +131,31 @@ class MicroSpace(space.SearchSpace):
         self.num_nodes = int(num_nodes)
         steps = []
         for cell in CELL_TYPES:
-            steps += [base.AnchorStep(f"{cell}_input0", zero_anchor=True, reset_input=True,
-                                      reset_anchors=True),
-                      base.AnchorStep(f"{cell}_input1", zero_anchor=True, reset_input=True)]
+            steps += [
+                base.AnchorStep(
+                    f"{cell}_input0", zero_anchor=True, reset_input=True, reset_anchors=True
+                ),
+                base.AnchorStep(f"{cell}_input1", zero_anchor=True, reset_input=True),
+            ]
             fixed_bias = _NORMAL_FIXED_BIAS if cell == "normal" else None
             for b in range(2, self.num_nodes + 2):
                 steps += [base.InputChoice(f"{cell}_node{b}_{i}", num_anchors=b) for i in "xy"]
-                steps += [base.OpChoice(f"{cell}_node{b}_{i}_op", "micro_op", len(MICRO_OPS),
-                                        tanh_constant_scale=_OP_TANH_SCALE,
-                                        bias_init=_OP_BIAS_INIT, fixed_bias=fixed_bias)
-                          for i in "xy"]
+                steps += [
+                    base.OpChoice(
+                        f"{cell}_node{b}_{i}_op",
+                        "micro_op",
+                        len(MICRO_OPS),
+                        tanh_constant_scale=_OP_TANH_SCALE,
+                        bias_init=_OP_BIAS_INIT,
+                        fixed_bias=fixed_bias,
+                    )
+                    for i in "xy"
+                ]
                 steps.append(base.AnchorStep(f"{cell}_node{b}", reset_input=True))
         groups = 4 * np.arange(2 * self.num_nodes)[:, None]
-        super().__init__(steps, initial_anchors=0,
-                         sample_order=(groups + np.asarray(_SAMPLED_TO_STORED)).ravel())
+        super().__init__(
+            steps, initial_anchors=0, sample_order=(groups + np.asarray(_SAMPLED_TO_STORED)).ravel()
+        )
 
     def get_config(self):
         return {"num_nodes": self.num_nodes}
@@ -150,14 +170,18 @@ class MicroSpace(space.SearchSpace):
             - `op_positions`: arc position of the op id.
         """
         base_positions = 4 * np.arange(2 * self.num_nodes).reshape(2, self.num_nodes, 1)
-        return {"input_positions": (base_positions + [0, 2]).astype(np.int32),
-                "op_positions": (base_positions + [1, 3]).astype(np.int32)}
+        return {
+            "input_positions": (base_positions + [0, 2]).astype(np.int32),
+            "op_positions": (base_positions + [1, 3]).astype(np.int32),
+        }
 
     def decode(self, arc):
         """Returns the `MicroCells` of a (validated) arc."""
         arc = self.validate(arc).reshape(2, self.num_nodes, 2, 2)  # cell, node, x/y, id/op
-        cells = [Cell(tuple(tuple((int(inp), MICRO_OPS[op]) for inp, op in node)
-                            for node in cell)) for cell in arc]
+        cells = [
+            Cell(tuple(tuple((int(inp), MICRO_OPS[op]) for inp, op in node) for node in cell))
+            for cell in arc
+        ]
         return MicroCells(*cells)
 
     def encode(self, cells):
@@ -172,8 +196,11 @@ class MicroSpace(space.SearchSpace):
         tokens = []
         for name, cell in zip(CELL_TYPES, (cells.normal, cells.reduce)):
             if len(cell.nodes) != self.num_nodes:
-                raise ValueError(f"The {name} cell has {len(cell.nodes)} nodes but this space "
-                                 f"has num_nodes={self.num_nodes}.")
-            tokens += [t for node in cell.nodes for inp, op in node
-                       for t in (inp, MICRO_OPS.index(op))]
+                raise ValueError(
+                    f"The {name} cell has {len(cell.nodes)} nodes but this space "
+                    f"has num_nodes={self.num_nodes}."
+                )
+            tokens += [
+                t for node in cell.nodes for inp, op in node for t in (inp, MICRO_OPS.index(op))
+            ]
         return self.validate(tokens)

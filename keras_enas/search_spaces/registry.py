@@ -76,8 +76,9 @@ def load_object(import_string):
     """
     module, sep, attribute = import_string.partition(":")
     if not sep:
-        raise ValueError("An import string must read 'module:attribute'. "
-                         f"Received: {import_string!r}")
+        raise ValueError(
+            f"An import string must read 'module:attribute'. Received: {import_string!r}"
+        )
     return getattr(importlib.import_module(module), attribute)
 
 
@@ -101,8 +102,10 @@ def register_space(spec, overwrite=False):
     if not isinstance(spec, SpaceSpec):
         raise TypeError(f"`spec` must be a SpaceSpec. Received: spec={spec!r}")
     if spec.name in _SPECS and not overwrite:
-        raise ValueError(f"A search space named {spec.name!r} is already registered; pass "
-                         "overwrite=True to replace it.")
+        raise ValueError(
+            f"A search space named {spec.name!r} is already registered; pass "
+            "overwrite=True to replace it."
+        )
     _SPECS[spec.name] = spec
     return spec
 
@@ -114,8 +117,9 @@ def get_spec(name):
         ValueError: if no space is registered as `name`.
     """
     if name not in _SPECS:
-        raise ValueError(f"`search_space` must be one of {sorted(_SPECS)}. "
-                         f"Received: search_space={name!r}")
+        raise ValueError(
+            f"`search_space` must be one of {sorted(_SPECS)}. Received: search_space={name!r}"
+        )
     return _SPECS[name]
 
 

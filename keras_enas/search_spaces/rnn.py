@@ -4,8 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base
-from keras_enas.search_spaces import space
+from keras_enas.search_spaces import base, space
 
 # Canonical activation order used by the shared layers (= the original repo's ids).
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
@@ -65,14 +64,17 @@ class RNNCell:
             raise ValueError(f"`nodes` must hold >= 2 nodes. Received: {len(nodes)} nodes")
         for k, (inp, act) in enumerate(nodes):
             if act not in ACTIVATIONS:
-                raise ValueError(f"Node {k} activation must be one of {ACTIVATIONS}. "
-                                 f"Received: {act!r}")
+                raise ValueError(
+                    f"Node {k} activation must be one of {ACTIVATIONS}. Received: {act!r}"
+                )
             if k == 0 and inp is not None:
                 raise ValueError(f"Node 0 input must be None. Received: {inp!r}")
-            if k > 0 and (isinstance(inp, bool) or not isinstance(inp, (int, np.integer))
-                          or not 0 <= inp < k):
-                raise ValueError(f"Node {k} input must be an integer in [0, {k - 1}]. "
-                                 f"Received: {inp!r}")
+            if k > 0 and (
+                isinstance(inp, bool) or not isinstance(inp, (int, np.integer)) or not 0 <= inp < k
+            ):
+                raise ValueError(
+                    f"Node {k} input must be an integer in [0, {k - 1}]. Received: {inp!r}"
+                )
         nodes = tuple((None if inp is None else int(inp), act) for inp, act in nodes)
         object.__setattr__(self, "nodes", nodes)
 
@@ -84,14 +86,20 @@ class RNNCell:
 
     def to_dict(self):
         """Returns a JSON-ready dict: the nodes and the loose ends."""
-        return {"nodes": [{"node": k, "input": inp, "activation": act}
-                          for k, (inp, act) in enumerate(self.nodes)],
-                "loose_ends": list(self.loose_ends)}
+        return {
+            "nodes": [
+                {"node": k, "input": inp, "activation": act}
+                for k, (inp, act) in enumerate(self.nodes)
+            ],
+            "loose_ends": list(self.loose_ends),
+        }
 
     def __str__(self):
         ends = ", ".join(map(str, self.loose_ends))
-        rows = [f"RNNCell: {len(self.nodes)} nodes; h_t = mean of loose ends ({ends})",
-                "node  input         activation"]
+        rows = [
+            f"RNNCell: {len(self.nodes)} nodes; h_t = mean of loose ends ({ends})",
+            "node  input         activation",
+        ]
         for k, (inp, act) in enumerate(self.nodes):
             rows.append(f"{k:>4}  {'x_t, h_{t-1}' if inp is None else inp:<12}  {act}")
         return "\n".join(rows)
@@ -125,20 +133,31 @@ class RNNCellSpace(space.SearchSpace):
         if num_nodes < 2:
             raise ValueError(f"`num_nodes` must be >= 2. Received: num_nodes={num_nodes}")
         if arc_format not in ARC_FORMATS:
-            raise ValueError(f"`arc_format` must be one of {sorted(ARC_FORMATS)}. "
-                             f"Received: arc_format={arc_format!r}")
+            raise ValueError(
+                f"`arc_format` must be one of {sorted(ARC_FORMATS)}. "
+                f"Received: arc_format={arc_format!r}"
+            )
         self.num_nodes = int(num_nodes)
         self.arc_format = arc_format
         self._format = ARC_FORMATS[arc_format]
         steps = []
         if self._format.searches_node0:
             # Original controller: node 0's anchor, then its activation from g_emb.
-            steps += [base.AnchorStep("node0", reset_input=True),
-                      base.OpChoice("node0_activation", "rnn_activation", 4)]
+            steps += [
+                base.AnchorStep("node0", reset_input=True),
+                base.OpChoice("node0_activation", "rnn_activation", 4),
+            ]
         for k in range(1, self.num_nodes):
-            steps += [base.InputChoice(f"node{k}_input", num_anchors=k, register_anchor=True,
-                                       recency_bias=True, distance_scaled_feedback=True),
-                      base.OpChoice(f"node{k}_activation", "rnn_activation", 4)]
+            steps += [
+                base.InputChoice(
+                    f"node{k}_input",
+                    num_anchors=k,
+                    register_anchor=True,
+                    recency_bias=True,
+                    distance_scaled_feedback=True,
+                ),
+                base.OpChoice(f"node{k}_activation", "rnn_activation", 4),
+            ]
         # enas_lm starts with one zero anchor standing for node 0.
         super().__init__(steps, initial_anchors=0 if self._format.searches_node0 else 1)
 
@@ -163,9 +182,11 @@ class RNNCellSpace(space.SearchSpace):
         prev = 2 * k - 1 if self._format.searches_node0 else 2 * (k - 1)
         first = 0 if self._format.searches_node0 else -1
         table = [ACTIVATIONS.index(name) for name in self._format.activations]
-        return {"prev_positions": prev.astype(np.int32),
-                "act_positions": np.concatenate([[first], prev + 1]).astype(np.int32),
-                "activation_table": np.asarray(table, np.int32)}
+        return {
+            "prev_positions": prev.astype(np.int32),
+            "act_positions": np.concatenate([[first], prev + 1]).astype(np.int32),
+            "activation_table": np.asarray(table, np.int32),
+        }
 
     def decode(self, arc):
         """Returns the `RNNCell` of a (validated) arc in this space's format."""
@@ -189,11 +210,14 @@ class RNNCellSpace(space.SearchSpace):
         if not isinstance(cell, RNNCell):
             raise TypeError(f"`cell` must be an RNNCell. Received: {type(cell).__name__}")
         if len(cell.nodes) != self.num_nodes:
-            raise ValueError(f"`cell` has {len(cell.nodes)} nodes but this space has "
-                             f"num_nodes={self.num_nodes}.")
+            raise ValueError(
+                f"`cell` has {len(cell.nodes)} nodes but this space has num_nodes={self.num_nodes}."
+            )
         if not self._format.searches_node0 and cell.nodes[0][1] != "tanh":
-            raise ValueError(f"The {self.arc_format} format fixes node 0 to tanh, but this "
-                             f"cell's node 0 uses {cell.nodes[0][1]}.")
+            raise ValueError(
+                f"The {self.arc_format} format fixes node 0 to tanh, but this "
+                f"cell's node 0 uses {cell.nodes[0][1]}."
+            )
         layout = self.token_layout()
         arc = np.zeros(self.arc_length, np.int32)
         for k, (inp, act) in enumerate(cell.nodes):
@@ -215,5 +239,6 @@ class RNNCellSpace(space.SearchSpace):
         try:
             return target.encode(cell)
         except ValueError as error:
-            raise ValueError(f"Cannot convert this {self.arc_format} arc to {arc_format}: "
-                             f"{error}") from None
+            raise ValueError(
+                f"Cannot convert this {self.arc_format} arc to {arc_format}: {error}"
+            ) from None

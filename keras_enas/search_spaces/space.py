@@ -46,8 +46,10 @@ class SearchSpace:
             sample_order = np.arange(self.arc_length)
         order = np.asarray(sample_order, dtype=np.int32)
         if sorted(order.tolist()) != list(range(self.arc_length)):
-            raise ValueError(f"`sample_order` must be a permutation of range({self.arc_length})."
-                             f" Received: sample_order={order.tolist()}")
+            raise ValueError(
+                f"`sample_order` must be a permutation of range({self.arc_length})."
+                f" Received: sample_order={order.tolist()}"
+            )
         self.sample_order = order
         names, choices = _token_specs(self.steps)
         stored_names = [None] * self.arc_length
@@ -92,8 +94,9 @@ class SearchSpace:
             try:
                 tokens.append(int(token))
             except ValueError:
-                raise ValueError(f"Invalid {self.arc_label} arc: token {i} is {token!r}; "
-                                 "expected an integer.") from None
+                raise ValueError(
+                    f"Invalid {self.arc_label} arc: token {i} is {token!r}; expected an integer."
+                ) from None
         return self.validate(tokens)
 
     def validate(self, arc):
@@ -111,25 +114,33 @@ class SearchSpace:
             TypeError: if `arc` is a string (use `parse`) or not a sequence.
         """
         if isinstance(arc, (str, bytes)):
-            raise TypeError("`arc` must be a sequence of integers; use `parse()` for a "
-                            f"string. Received: arc={arc!r}")
+            raise TypeError(
+                "`arc` must be a sequence of integers; use `parse()` for a "
+                f"string. Received: arc={arc!r}"
+            )
         try:
             tokens = list(arc)
         except TypeError:
-            raise TypeError("`arc` must be a sequence of integers. Received: "
-                            f"arc={arc!r} of type {type(arc).__name__}") from None
+            raise TypeError(
+                "`arc` must be a sequence of integers. Received: "
+                f"arc={arc!r} of type {type(arc).__name__}"
+            ) from None
         for i, token in enumerate(tokens):
             if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
-                raise ValueError(f"Invalid {self.arc_label} arc: token {i} is {token!r}; "
-                                 "expected an integer.")
+                raise ValueError(
+                    f"Invalid {self.arc_label} arc: token {i} is {token!r}; expected an integer."
+                )
         if len(tokens) != self.arc_length:
-            raise ValueError(f"Invalid {self.arc_label} arc: expected {self.arc_length} "
-                             f"tokens for {self!r}; received {len(tokens)}.")
+            raise ValueError(
+                f"Invalid {self.arc_label} arc: expected {self.arc_length} "
+                f"tokens for {self!r}; received {len(tokens)}."
+            )
         for i, (token, count) in enumerate(zip(tokens, self.num_choices)):
             if not 0 <= token < count:
                 raise ValueError(
                     f"Invalid {self.arc_label} arc: token {i} ({self.token_names[i]}) is "
-                    f"{token}; expected an integer in [0, {count - 1}].")
+                    f"{token}; expected an integer in [0, {count - 1}]."
+                )
         return np.asarray(tokens, dtype=np.int32)
 
     def format_arc(self, arc):

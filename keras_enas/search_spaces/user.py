@@ -40,11 +40,13 @@ class UserArchitecture:
 def _check_choice(i, choice):
     keys = {"name", "kind", "candidates", "num_chosen"}
     if not isinstance(choice, dict) or not keys <= set(choice):
-        raise ValueError(f"`choices[{i}]` must be a dict with keys {sorted(keys)}. "
-                         f"Received: {choice!r}")
+        raise ValueError(
+            f"`choices[{i}]` must be a dict with keys {sorted(keys)}. Received: {choice!r}"
+        )
     if choice["kind"] not in ("op", "input"):
-        raise ValueError(f"`choices[{i}]['kind']` must be 'op' or 'input'. "
-                         f"Received: {choice['kind']!r}")
+        raise ValueError(
+            f"`choices[{i}]['kind']` must be 'op' or 'input'. Received: {choice['kind']!r}"
+        )
     if not choice["candidates"]:
         raise ValueError(f"Choice {choice['name']!r} has no candidates.")
 
@@ -83,8 +85,9 @@ class UserSpace(space.SearchSpace):
         for i, choice in enumerate(choices):
             _check_choice(i, choice)
             if choice["name"] in names:
-                raise ValueError(f"Choice names must be unique. Received duplicate name "
-                                 f"{choice['name']!r}")
+                raise ValueError(
+                    f"Choice names must be unique. Received duplicate name {choice['name']!r}"
+                )
             names.add(choice["name"])
         self.choices = [dict(c) for c in choices]
         steps, anchors = [], 0
@@ -100,8 +103,10 @@ class UserSpace(space.SearchSpace):
                 anchors += 1
             else:
                 k = c["num_chosen"]
-                steps += [base.OpChoice(c["name"] if k == 1 else f"{c['name']}_{j}",
-                                        c["name"], n) for j in range(k)]
+                steps += [
+                    base.OpChoice(c["name"] if k == 1 else f"{c['name']}_{j}", c["name"], n)
+                    for j in range(k)
+                ]
         super().__init__(steps)
 
     def get_config(self):
@@ -122,7 +127,7 @@ class UserSpace(space.SearchSpace):
         result = []
         for c in self.choices:
             start, count = self.offsets()[c["name"]]
-            tokens = arc[start:start + count].tolist()
+            tokens = arc[start : start + count].tolist()
             if c["kind"] == "op" or c["num_chosen"] == 1:
                 value = tokens[0]
             elif c["num_chosen"] is None:
@@ -143,16 +148,20 @@ class UserSpace(space.SearchSpace):
         missing = [c["name"] for c in self.choices if c["name"] not in architecture]
         unknown = sorted(set(architecture) - {c["name"] for c in self.choices})
         if missing or unknown:
-            raise ValueError(f"`architecture` must give every choice of the space exactly. "
-                             f"Missing: {missing}; unknown: {unknown}")
+            raise ValueError(
+                f"`architecture` must give every choice of the space exactly. "
+                f"Missing: {missing}; unknown: {unknown}"
+            )
         arc = []
         for c in self.choices:
             value = architecture[c["name"]]
             if c["kind"] == "input" and c["num_chosen"] is None:
                 chosen = set(_as_list(value, c["name"]))
                 if not chosen <= set(range(len(c["candidates"]))):
-                    raise ValueError(f"Choice {c['name']!r}: indices must be in "
-                                     f"[0, {len(c['candidates']) - 1}]. Received: {value!r}")
+                    raise ValueError(
+                        f"Choice {c['name']!r}: indices must be in "
+                        f"[0, {len(c['candidates']) - 1}]. Received: {value!r}"
+                    )
                 arc += [int(j in chosen) for j in range(len(c["candidates"]))]
             else:
                 arc += _as_list(value, c["name"])

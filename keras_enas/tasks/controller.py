@@ -28,11 +28,23 @@ def build_controller(space, controller_config, seed):
     if any(isinstance(step, base.SkipChoice) for step in space.steps):
         skips = {"skip_target": k.skip_target}
     policy = controller_lib.Controller(
-        space.steps, initial_anchors=space.initial_anchors, sample_order=space.sample_order,
+        space.steps,
+        initial_anchors=space.initial_anchors,
+        sample_order=space.sample_order,
         hidden_size=k.hidden_size,
-        temperature=k.temperature or None, tanh_constant=k.tanh_constant or None,
-        init_range=k.init_range, seed=seed, **skips)
+        temperature=k.temperature or None,
+        tanh_constant=k.tanh_constant or None,
+        init_range=k.init_range,
+        seed=seed,
+        **skips,
+    )
     return reinforce.ControllerTrainer(
-        policy, learning_rate=k.learning_rate, beta_1=k.adam_beta1, epsilon=k.adam_epsilon,
-        baseline_decay=k.baseline_decay, entropy_weight=k.entropy_weight,
-        skip_weight=k.skip_weight if skips else 0.0, num_aggregate=k.num_aggregate)
+        policy,
+        learning_rate=k.learning_rate,
+        beta_1=k.adam_beta1,
+        epsilon=k.adam_epsilon,
+        baseline_decay=k.baseline_decay,
+        entropy_weight=k.entropy_weight,
+        skip_weight=k.skip_weight if skips else 0.0,
+        num_aggregate=k.num_aggregate,
+    )

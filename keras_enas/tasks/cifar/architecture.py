@@ -38,6 +38,11 @@ def resolve_architecture(config):
 def architecture_record(space, arc):
     """JSON-ready description of a CIFAR arc: space, `fixed_arc`, decoded layers/cells."""
     arc = space.validate(arc)
-    return {"search_space": space.name, "space_config": space.get_config(),
-            "fixed_arc": space.format_arc(arc), "arc": space.format_arc(arc),
-            "decoded": space.decode(arc).to_dict(), "decoded_text": str(space.decode(arc))}
+    return {
+        "search_space": space.name,
+        "space_config": space.get_config(),
+        "fixed_arc": space.format_arc(arc),
+        "arc": space.format_arc(arc),
+        "decoded": space.decode(arc).to_dict(),
+        "decoded_text": str(space.decode(arc)),
+    }

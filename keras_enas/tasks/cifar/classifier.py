@@ -45,8 +45,9 @@ class ClassifierTrainer(keras.Model):
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
         self.network = network
         self.l2, self.aux_weight, self.grad_clip = float(l2), float(aux_weight), float(grad_clip)
-        self.epochs_done = self.add_weight(shape=(), dtype="int64", initializer="zeros",
-                                           trainable=False, name="epochs_done")
+        self.epochs_done = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="epochs_done"
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
@@ -72,8 +73,9 @@ class ClassifierTrainer(keras.Model):
         if aux_logits is not None and self.aux_weight:
             objective += self.aux_weight * _cross_entropy(labels, aux_logits)
         if self.l2:
-            objective += self.l2 * tf.add_n([tf.reduce_sum(tf.square(w))
-                                             for w in self.network.trainable_weights])
+            objective += self.l2 * tf.add_n(
+                [tf.reduce_sum(tf.square(w)) for w in self.network.trainable_weights]
+            )
         return loss, objective, logits
 
     def train_step(self, data):
@@ -87,8 +89,10 @@ class ClassifierTrainer(keras.Model):
         self.optimizer.apply(grads, variables)
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(labels, logits)
-        return {"final_train_loss": self.loss_tracker.result(),
-                "final_train_accuracy": self.accuracy_tracker.result()}
+        return {
+            "final_train_loss": self.loss_tracker.result(),
+            "final_train_accuracy": self.accuracy_tracker.result(),
+        }
 
     def test_step(self, data):
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -26,10 +26,12 @@ class _Serving(tf.Module):
             logits = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
             return {"probabilities": tf.nn.softmax(logits, axis=-1)}
 
-        self.serve = tf.function(probabilities, input_signature=[
-            tf.TensorSpec(shape, tf.uint8, name="images")])
-        self.serve_float = tf.function(probabilities, input_signature=[
-            tf.TensorSpec(shape, tf.float32, name="images")])
+        self.serve = tf.function(
+            probabilities, input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")]
+        )
+        self.serve_float = tf.function(
+            probabilities, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")]
+        )
 
 
 def export_cifar_model(model, export_dir, mean, std, space, arc, extra=None):
@@ -61,15 +63,20 @@ def export_cifar_model(model, export_dir, mean, std, space, arc, extra=None):
     >>> served.signatures["serving_default"](images=uint8_images)["probabilities"]  # doctest: +SKIP
     """
     module = _Serving(model, mean, std)
-    signatures = {"serving_default": module.serve.get_concrete_function(),
-                  "serve_float": module.serve_float.get_concrete_function()}
+    signatures = {
+        "serving_default": module.serve.get_concrete_function(),
+        "serve_float": module.serve_float.get_concrete_function(),
+    }
     tf.saved_model.save(module, export_dir, signatures=signatures)
-    record = {**architecture_record(space, arc),
-              "inputs": "images (B, 32, 32, 3), uint8 (serving_default) or float32 "
-                        "(serve_float), raw pixel values 0..255; standardisation is built in",
-              "outputs": "probabilities (B, 10), softmax over the CIFAR-10 classes",
-              "mean": np.asarray(mean, np.float32).tolist(),
-              "std": np.asarray(std, np.float32).tolist(), **(extra or {})}
+    record = {
+        **architecture_record(space, arc),
+        "inputs": "images (B, 32, 32, 3), uint8 (serving_default) or float32 "
+        "(serve_float), raw pixel values 0..255; standardisation is built in",
+        "outputs": "probabilities (B, 10), softmax over the CIFAR-10 classes",
+        "mean": np.asarray(mean, np.float32).tolist(),
+        "std": np.asarray(std, np.float32).tolist(),
+        **(extra or {}),
+    }
     files.write_json(os.path.join(export_dir, records.ARCHITECTURE_FILE), record)
     records.draw_architecture(export_dir, space, arc)
     return export_dir

@@ -7,8 +7,9 @@ import keras
 
 def _check(lr_max, lr_min, t0, t_mul):
     if not 0 <= lr_min <= lr_max:
-        raise ValueError(f"`lr_min` must be in [0, lr_max]. Received: lr_min={lr_min}, "
-                         f"lr_max={lr_max}")
+        raise ValueError(
+            f"`lr_min` must be in [0, lr_max]. Received: lr_min={lr_min}, lr_max={lr_max}"
+        )
     for name, value in (("t0", t0), ("t_mul", t_mul)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")

@@ -41,16 +41,28 @@ def build_cifar_search(config, reward_data, mean, std):
     options = cifar_models.options_from_config(space.name, c, jit_compile=s.jit_compile)
     child = cifar_models.build_shared_cnn(space, seed=config.seed + 1, **options)
     trainer = controller_build.build_controller(space, k, seed=config.seed + 2)
-    search = CIFARSearch(space, child, trainer, reward_data, mean, std,
-                         batch_size=c.batch_size, eval_batch_size=c.eval_batch_size, l2=c.l2,
-                         aux_weight=c.aux_weight, strategy=s.strategy, grad_clip=c.grad_clip,
-                         seed=config.seed + 3)
+    search = CIFARSearch(
+        space,
+        child,
+        trainer,
+        reward_data,
+        mean,
+        std,
+        batch_size=c.batch_size,
+        eval_batch_size=c.eval_batch_size,
+        l2=c.l2,
+        aux_weight=c.aux_weight,
+        strategy=s.strategy,
+        grad_clip=c.grad_clip,
+        seed=config.seed + 3,
+    )
     search.controller_updates = k.train_steps
     optimizer = keras.optimizers.SGD(c.lr_max, momentum=c.momentum, nesterov=True)
     search.compile(optimizer=optimizer, jit_compile=s.jit_compile)
     # Create every variable (both models, both optimizers) so a checkpoint restores them.
-    search.child(tf.zeros((c.batch_size,) + np.shape(reward_data[0])[1:]),
-                 tf.constant(space.random_arc(0)))
+    search.child(
+        tf.zeros((c.batch_size,) + np.shape(reward_data[0])[1:]), tf.constant(space.random_arc(0))
+    )
     search.controller.sample()
     search.optimizer.build(search.child.trainable_variables)
     search.trainer.build()
@@ -79,22 +91,32 @@ def run_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
     """
     workdir = runner.prepare_run(config)
     c = config.child
-    workdir_lib.write_run_info(workdir, image_shape=list(np.shape(reward_data[0])[1:]),
-                               mean=np.asarray(mean).tolist(), std=np.asarray(std).tolist())
+    workdir_lib.write_run_info(
+        workdir,
+        image_shape=list(np.shape(reward_data[0])[1:]),
+        mean=np.asarray(mean).tolist(),
+        std=np.asarray(std).tolist(),
+    )
     search = build_cifar_search(config, reward_data, mean, std)
     start = time.time()
-    runner.fit_search(search, config, train_ds, valid_ds,
-                      callbacks=[CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul)],
-                      steps_per_epoch=fit_lib.steps_per_epoch(config.search.steps_per_epoch,
-                                                              train_ds))
+    runner.fit_search(
+        search,
+        config,
+        train_ds,
+        valid_ds,
+        callbacks=[CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul)],
+        steps_per_epoch=fit_lib.steps_per_epoch(config.search.steps_per_epoch, train_ds),
+    )
     ranked = runner.derive_best(search, config)
     space, best = search.space, ranked[0]["arc"]
-    result = records.result_record(search, config, ranked, ("accuracy",),
-                                  fixed_arc=space.format_arc(best))
+    result = records.result_record(
+        search, config, ranked, ("accuracy",), fixed_arc=space.format_arc(best)
+    )
     records.write_result(workdir, result)
     records.draw_architecture(workdir, space, best)
-    logging.info("Search done in %.0f s. Best architecture:\n%s", time.time() - start,
-                 result["decoded_text"])
+    logging.info(
+        "Search done in %.0f s. Best architecture:\n%s", time.time() - start, result["decoded_text"]
+    )
     return result
 
 
@@ -121,14 +143,20 @@ def load_cifar_search(workdir, config, run_info, **kwargs):
         raise ValueError(f"A CIFAR-10 search takes no extra arguments. Received: {sorted(kwargs)}")
     missing = [k for k in ("image_shape", "mean", "std") if k not in run_info]
     if missing:
-        raise ValueError(f"{workdir}/run_info.json lacks {missing}; it was written by an older "
-                         "version: re-run the search once to write it.")
+        raise ValueError(
+            f"{workdir}/run_info.json lacks {missing}; it was written by an older "
+            "version: re-run the search once to write it."
+        )
     config = config_base.from_dict(CIFARSearchConfig, config)
     batch = config.child.batch_size
     images = np.zeros((batch, *run_info["image_shape"]), np.uint8)
     labels = np.zeros((batch,), np.int32)
-    search = build_cifar_search(config, (images, labels), np.asarray(run_info["mean"], np.float32),
-                                np.asarray(run_info["std"], np.float32))
+    search = build_cifar_search(
+        config,
+        (images, labels),
+        np.asarray(run_info["mean"], np.float32),
+        np.asarray(run_info["std"], np.float32),
+    )
     return config, search
 
 

@@ -50,16 +50,31 @@ class CIFARSearch(enas.ENASSearch):
     ```
     """
 
-    def __init__(self, space, child, trainer, reward_data, mean, std, batch_size,
-                 eval_batch_size=100, l2=0.0, aux_weight=0.4, **kwargs):
+    def __init__(
+        self,
+        space,
+        child,
+        trainer,
+        reward_data,
+        mean,
+        std,
+        batch_size,
+        eval_batch_size=100,
+        l2=0.0,
+        aux_weight=0.4,
+        **kwargs,
+    ):
         super().__init__(space, child, trainer, **kwargs)
         images, labels = np.asarray(reward_data[0]), np.asarray(reward_data[1], np.int32)
         if images.ndim != 4 or labels.shape != (len(images),):
-            raise ValueError("`reward_data` must be images (N, H, W, 3) and N labels. "
-                             f"Received shapes: {images.shape}, {labels.shape}")
+            raise ValueError(
+                "`reward_data` must be images (N, H, W, 3) and N labels. "
+                f"Received shapes: {images.shape}, {labels.shape}"
+            )
         if len(images) < batch_size:
-            raise ValueError(f"`reward_data` holds {len(images)} images, fewer than "
-                             f"batch_size={batch_size}.")
+            raise ValueError(
+                f"`reward_data` holds {len(images)} images, fewer than batch_size={batch_size}."
+            )
         self._reward_images, self._reward_labels = images, labels
         self.standardize = Standardize(mean, std)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
@@ -102,9 +117,12 @@ class CIFARSearch(enas.ENASSearch):
         """ENAS §2.3: accuracy on one random validation minibatch (no augmentation)."""
         count = len(self._reward_images)
         order = keras.random.shuffle(tf.range(count), seed=self.seed_generator)
-        index = order[:self.batch_size]
-        return self.batch_accuracy(tf.gather(tf.constant(self._reward_images), index),
-                                   tf.gather(tf.constant(self._reward_labels), index), arc)
+        index = order[: self.batch_size]
+        return self.batch_accuracy(
+            tf.gather(tf.constant(self._reward_images), index),
+            tf.gather(tf.constant(self._reward_labels), index),
+            arc,
+        )
 
     def score_arcs(self, arcs, scoring, seed=0, num_batches=1):
         """Scores arcs by validation accuracy (see `derive.derive`).
@@ -123,8 +141,8 @@ class CIFARSearch(enas.ENASSearch):
         for arc in arcs:
             arc, hits = tf.constant(arc), 0.0
             for start in range(0, len(images), chunk):
-                x = tf.constant(images[start:start + chunk])
-                y = tf.constant(labels[start:start + chunk])
+                x = tf.constant(images[start : start + chunk])
+                y = tf.constant(labels[start : start + chunk])
                 hits += float(fn(x, y, arc)) * len(x)
             accuracy = hits / len(images)
             results.append({"accuracy": accuracy, "reward": accuracy})

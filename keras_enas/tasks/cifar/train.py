@@ -18,15 +18,18 @@ from keras_enas.tasks.cifar.classifier import ClassifierTrainer, FinalTestLabels
 from keras_enas.tasks.cifar.schedules import CosineRestarts
 
 RESULTS_FILE = "final_results.json"
-NOTE = ("FINAL figures: this architecture trained from scratch, tested on the whole test "
-        "split. Search-phase figures (shared weights, sampled children) are not comparable.")
+NOTE = (
+    "FINAL figures: this architecture trained from scratch, tested on the whole test "
+    "split. Search-phase figures (shared weights, sampled children) are not comparable."
+)
 
 
 def build_cifar_model(config, space, arc, image_shape=(32, 32, 3)):
     """The fixed network of `arc`, with the model options of `config.child`."""
     options = cifar_models.options_from_config(space.name, config.child, final=True)
-    return cifar_models.build_fixed_cnn(space, arc, image_shape=image_shape,
-                                        seed=config.seed + 1, **options)
+    return cifar_models.build_fixed_cnn(
+        space, arc, image_shape=image_shape, seed=config.seed + 1, **options
+    )
 
 
 def num_parameters(model):
@@ -38,17 +41,24 @@ def describe(config, space, arc):
     """What `--dry_run` prints: parameter counts and the architecture, as a dict."""
     keras.utils.set_random_seed(config.seed)
     model = build_cifar_model(config, space, arc)
-    return {"num_parameters": num_parameters(model), "total_parameters": model.count_params(),
-            "search_space": space.name, "space_config": space.get_config(),
-            "filters": config.child.filters, "fixed_arc": space.format_arc(arc)}
+    return {
+        "num_parameters": num_parameters(model),
+        "total_parameters": model.count_params(),
+        "search_space": space.name,
+        "space_config": space.get_config(),
+        "filters": config.child.filters,
+        "fixed_arc": space.format_arc(arc),
+    }
 
 
 def build_trainer(config, model):
     """A compiled `ClassifierTrainer` (Nesterov SGD) whose optimizer variables exist."""
     c, t = config.child, config.train
     trainer = ClassifierTrainer(model, l2=c.l2, aux_weight=c.aux_weight, grad_clip=c.grad_clip)
-    trainer.compile(optimizer=keras.optimizers.SGD(c.lr_max, momentum=c.momentum,
-                                                   nesterov=True), jit_compile=t.jit_compile)
+    trainer.compile(
+        optimizer=keras.optimizers.SGD(c.lr_max, momentum=c.momentum, nesterov=True),
+        jit_compile=t.jit_compile,
+    )
     trainer.optimizer.build(model.trainable_variables)
     return trainer
 
@@ -112,37 +122,55 @@ def run_cifar_training(config, train_ds, test_ds, mean, std, space=None, arc=Non
     if t.test_steps:
         test_ds = test_ds.take(t.test_steps)
     start = time.time()
-    fit_lib.fit_resumable(trainer, workdir, {"trainer": trainer, "optimizer": trainer.optimizer},
-                          train_ds, t.num_epochs, steps_per_epoch=steps, validation_data=test_ds,
-                          callbacks=_callbacks(config, space, model), shuffle=False,
-                          log_every_secs=t.log_every_secs)
+    fit_lib.fit_resumable(
+        trainer,
+        workdir,
+        {"trainer": trainer, "optimizer": trainer.optimizer},
+        train_ds,
+        t.num_epochs,
+        steps_per_epoch=steps,
+        validation_data=test_ds,
+        callbacks=_callbacks(config, space, model),
+        shuffle=False,
+        log_every_secs=t.log_every_secs,
+    )
     results = _test_and_export(config, trainer, test_ds, mean, std, space, arc)
     results["train_seconds_this_run"] = round(time.time() - start, 1)
     files.write_json(os.path.join(workdir, RESULTS_FILE), results)
-    logging.info("final_test_accuracy=%.4f after %d epochs", results["final_test_accuracy"],
-                 results["epochs"])
+    logging.info(
+        "final_test_accuracy=%.4f after %d epochs",
+        results["final_test_accuracy"],
+        results["epochs"],
+    )
     return results
 
 
 def _callbacks(config, space, model):
     """Schedule, `final_test_*` labels, the space's own callbacks (logs come after)."""
     c = config.child
-    return [CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul), FinalTestLabels(),
-            *cifar_models.final_callbacks(space.name, model, c)]
+    return [
+        CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul),
+        FinalTestLabels(),
+        *cifar_models.final_callbacks(space.name, model, c),
+    ]
 
 
 def _test_and_export(config, trainer, test_ds, mean, std, space, arc):
     """Final test figures, `model.keras` and the SavedModel export; returns the results."""
     model, workdir = trainer.network, config.workdir
-    results = {**evaluate.test_accuracy(trainer, test_ds),
-               "epochs": int(trainer.epochs_done.numpy()),
-               "num_parameters": num_parameters(model),
-               "architecture": arch_lib.architecture_record(space, arc),
-               "config": config.to_dict(), "note": NOTE}
+    results = {
+        **evaluate.test_accuracy(trainer, test_ds),
+        "epochs": int(trainer.epochs_done.numpy()),
+        "num_parameters": num_parameters(model),
+        "architecture": arch_lib.architecture_record(space, arc),
+        "config": config.to_dict(),
+        "note": NOTE,
+    }
     model.save(os.path.join(workdir, "model.keras"))
     extra = {k: results[k] for k in ("final_test_accuracy", "num_parameters", "epochs")}
-    export.export_cifar_model(model, os.path.join(workdir, "export"), mean, std, space,
-                                    arc, extra=extra)
+    export.export_cifar_model(
+        model, os.path.join(workdir, "export"), mean, std, space, arc, extra=extra
+    )
     return results
 
 

@@ -20,8 +20,10 @@ def read_arc_file(path):
     """
     path, record = records.load_record(path)
     if record["search_space"] != "ptb_rnn":
-        raise ValueError(f"{path} holds a {record['search_space']!r} architecture; training "
-                         "a PTB language model needs a 'ptb_rnn' one.")
+        raise ValueError(
+            f"{path} holds a {record['search_space']!r} architecture; training "
+            "a PTB language model needs a 'ptb_rnn' one."
+        )
     return records.read_architecture(path, "ptb_rnn")
 
 
@@ -43,17 +45,22 @@ def resolve_architecture(config):
     given = [name for name, value in sources.items() if value]
     if config.cell == "lstm":
         if given:
-            raise ValueError(f"`{given[0]}` does not apply to cell='lstm' (the LSTM baseline "
-                             "has no architecture to choose).")
+            raise ValueError(
+                f"`{given[0]}` does not apply to cell='lstm' (the LSTM baseline "
+                "has no architecture to choose)."
+            )
         return None, None
     if not given:
-        raise ValueError("`fixed_arc` or `arc_file` (exactly one) must give the architecture "
-                         f"for cell='enas'. Received: fixed_arc={config.fixed_arc!r}, "
-                         f"arc_file={config.arc_file!r}")
+        raise ValueError(
+            "`fixed_arc` or `arc_file` (exactly one) must give the architecture "
+            f"for cell='enas'. Received: fixed_arc={config.fixed_arc!r}, "
+            f"arc_file={config.arc_file!r}"
+        )
     if config.arc_file:
         return read_arc_file(config.arc_file)
-    space = infer.infer_space("ptb_rnn", config.fixed_arc, arc_format=config.arc_format,
-                              num_nodes=config.num_nodes)
+    space = infer.infer_space(
+        "ptb_rnn", config.fixed_arc, arc_format=config.arc_format, num_nodes=config.num_nodes
+    )
     return space, space.parse(config.fixed_arc)
 
 
@@ -67,7 +74,13 @@ def architecture_record(space, arc):
             arcs[fmt] = rnn.RNNCellSpace(space.num_nodes, fmt).format_arc(space.convert(arc, fmt))
         except ValueError:  # an original arc whose node 0 is not tanh has no enas_lm form
             arcs[fmt] = None
-    return {"cell": "enas", "search_space": space.name, "space_config": space.get_config(),
-            "arc_format": space.arc_format, "arc": space.format_arc(arc),
-            "fixed_arc": arcs["original"], "arcs": arcs,
-            "decoded": space.decode(arc).to_dict()}
+    return {
+        "cell": "enas",
+        "search_space": space.name,
+        "space_config": space.get_config(),
+        "arc_format": space.arc_format,
+        "arc": space.format_arc(arc),
+        "fixed_arc": arcs["original"],
+        "arcs": arcs,
+        "decoded": space.decode(arc).to_dict(),
+    }

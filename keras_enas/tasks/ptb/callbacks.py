@@ -37,8 +37,12 @@ class EpochValidation(keras.callbacks.Callback):
         logs["final_valid_loss"], logs["final_valid_ppl"] = result["loss"], result["ppl"]
         logs["asgd"] = float(trainer.update_asgd(result["ppl"]))
         logs["valid_seconds"] = time.time() - start
-        logging.info("epoch %d  final_valid_ppl=%.2f%s", epoch + 1, result["ppl"],
-                     "  (averaged weights)" if averaging else "")
+        logging.info(
+            "epoch %d  final_valid_ppl=%.2f%s",
+            epoch + 1,
+            result["ppl"],
+            "  (averaged weights)" if averaging else "",
+        )
 
 
 class ResetStates(keras.callbacks.Callback):

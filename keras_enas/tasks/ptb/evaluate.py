@@ -23,12 +23,14 @@ def stream_chunks(tokens, batch_size, bptt):
     tokens = np.asarray(tokens, np.int32)
     batch_len = len(tokens) // batch_size
     if batch_len < 2:
-        raise ValueError(f"`tokens` needs at least 2 * batch_size = {2 * batch_size} tokens. "
-                         f"Received: len(tokens)={len(tokens)}")
-    rows = tokens[:batch_size * batch_len].reshape(batch_size, batch_len)
+        raise ValueError(
+            f"`tokens` needs at least 2 * batch_size = {2 * batch_size} tokens. "
+            f"Received: len(tokens)={len(tokens)}"
+        )
+    rows = tokens[: batch_size * batch_len].reshape(batch_size, batch_len)
     for start in range(0, batch_len - 1, bptt):
         end = min(start + bptt, batch_len - 1)
-        yield rows[:, start:end], rows[:, start + 1:end + 1]
+        yield rows[:, start:end], rows[:, start + 1 : end + 1]
 
 
 def _eval_fn(model):
@@ -36,8 +38,10 @@ def _eval_fn(model):
     if model not in _EVAL_FNS:
         width = model.inputs[1].shape[-1]
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2
-                     + [tf.TensorSpec([None, width], tf.float32)])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2
+            + [tf.TensorSpec([None, width], tf.float32)]
+        )
         def step(x, y, state):
             logits, new_state = model([x, state], training=False)  # (B, T, V)
             nats = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)

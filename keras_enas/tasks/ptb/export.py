@@ -49,14 +49,18 @@ class _Serving(tf.Module):
             nats = tf.nn.sparse_softmax_cross_entropy_with_logits(token_ids[:, 1:], logits)
             log_likelihood = -tf.reduce_sum(nats, axis=1)  # (B,)
             count = tf.cast(tf.shape(token_ids)[1] - 1, tf.float32)
-            return {"log_likelihood": log_likelihood,
-                    "perplexity": tf.exp(-log_likelihood / tf.maximum(count, 1.0))}
+            return {
+                "log_likelihood": log_likelihood,
+                "perplexity": tf.exp(-log_likelihood / tf.maximum(count, 1.0)),
+            }
 
         self.next_token_log_probs = tf.function(
             next_token_log_probs,
-            input_signature=[tokens, tf.TensorSpec([None, width], tf.float32, name="state")])
-        self.sequence_log_likelihood = tf.function(sequence_log_likelihood,
-                                                   input_signature=[tokens])
+            input_signature=[tokens, tf.TensorSpec([None, width], tf.float32, name="state")],
+        )
+        self.sequence_log_likelihood = tf.function(
+            sequence_log_likelihood, input_signature=[tokens]
+        )
 
 
 def export_ptb_model(model, export_dir, space=None, arc=None, extra=None):
@@ -89,9 +93,10 @@ def export_ptb_model(model, export_dir, space=None, arc=None, extra=None):
     >>> served.sequence_log_likelihood(tf.constant([[0, 5, 7]]))["perplexity"]  # doctest: +SKIP
     """
     module = _Serving(model)
-    signatures = {"next_token_log_probs": module.next_token_log_probs.get_concrete_function(),
-                  "sequence_log_likelihood":
-                      module.sequence_log_likelihood.get_concrete_function()}
+    signatures = {
+        "next_token_log_probs": module.next_token_log_probs.get_concrete_function(),
+        "sequence_log_likelihood": module.sequence_log_likelihood.get_concrete_function(),
+    }
     tf.saved_model.save(module, export_dir, signatures=signatures)
     write_architecture_files(export_dir, space, arc, extra)
     return export_dir

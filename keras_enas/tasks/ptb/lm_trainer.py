@@ -47,30 +47,48 @@ class LMTrainer(keras.Model):
     ```
     """
 
-    def __init__(self, lm, batch_size, l2=0.0, slowness=0.0, activation_l2=0.0,
-                 loss_reduction="mean", grad_clip=0.0, asgd=False, asgd_nonmono=10,
-                 asgd_start_epoch=0, **kwargs):
+    def __init__(
+        self,
+        lm,
+        batch_size,
+        l2=0.0,
+        slowness=0.0,
+        activation_l2=0.0,
+        loss_reduction="mean",
+        grad_clip=0.0,
+        asgd=False,
+        asgd_nonmono=10,
+        asgd_start_epoch=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if asgd_nonmono < 1:
             raise ValueError(f"`asgd_nonmono` must be >= 1. Received: asgd_nonmono={asgd_nonmono}")
         if loss_reduction not in REDUCTIONS:
-            raise ValueError(f"`loss_reduction` must be one of {REDUCTIONS}. "
-                             f"Received: loss_reduction={loss_reduction!r}")
+            raise ValueError(
+                f"`loss_reduction` must be one of {REDUCTIONS}. "
+                f"Received: loss_reduction={loss_reduction!r}"
+            )
         self.loss_reduction = loss_reduction
         self.lm = lm
         self.embedding = lm.get_layer("embedding")
         # The same layers, also returning the dropped features and the raw cell outputs.
-        self.view = keras.Model(lm.inputs, [lm.get_layer("drop_o").output, lm.outputs[1],
-                                            lm.get_layer("rnn").output[0]])
-        self.l2, self.slowness, self.activation_l2 = float(l2), float(slowness), \
-            float(activation_l2)
+        self.view = keras.Model(
+            lm.inputs, [lm.get_layer("drop_o").output, lm.outputs[1], lm.get_layer("rnn").output[0]]
+        )
+        self.l2, self.slowness, self.activation_l2 = (
+            float(l2),
+            float(slowness),
+            float(activation_l2),
+        )
         self.grad_clip, self.asgd, self.asgd_nonmono = float(grad_clip), bool(asgd), asgd_nonmono
         self.asgd_start_epoch = int(asgd_start_epoch)
         width = lm.inputs[1].shape[-1]
 
         def state(shape, name, dtype="float32", init="zeros"):
-            return self.add_weight(shape=shape, initializer=init, trainable=False, name=name,
-                                   dtype=dtype)
+            return self.add_weight(
+                shape=shape, initializer=init, trainable=False, name=name, dtype=dtype
+            )
 
         self.train_state = state((batch_size, width), "train_state")
         self.epochs_done = state((), "epochs_done", "int64")
@@ -78,11 +96,15 @@ class LMTrainer(keras.Model):
         # NT-ASGD: number of averaged steps (0: not started) and the validation history.
         self.asgd_count = state((), "asgd_count")
         self.valid_recent = state((asgd_nonmono,), "valid_recent")
-        self.valid_older_best = state((), "valid_older_best", init=keras.initializers.Constant(
-            np.inf))
+        self.valid_older_best = state(
+            (), "valid_older_best", init=keras.initializers.Constant(np.inf)
+        )
         self.valid_epochs = state((), "valid_epochs", "int64")
-        self.averages = [state(v.shape, "average_" + v.name) for v in lm.trainable_variables] \
-            if self.asgd else []
+        self.averages = (
+            [state(v.shape, "average_" + v.name) for v in lm.trainable_variables]
+            if self.asgd
+            else []
+        )
 
     def checkpoint_items(self):
         """What a checkpoint must hold: `checkpoint_manager(workdir, **trainer.checkpoint_items())`.
@@ -91,8 +113,11 @@ class LMTrainer(keras.Model):
         weights), the optimizer, and the ASGD averages (a list, which Keras does not
         track for `tf.train.Checkpoint` by itself).
         """
-        return {"trainer": self, "optimizer": self.optimizer,
-                "asgd_averages": {str(i): v for i, v in enumerate(self.averages)}}
+        return {
+            "trainer": self,
+            "optimizer": self.optimizer,
+            "asgd_averages": {str(i): v for i, v in enumerate(self.averages)},
+        }
 
     @property
     def metrics(self):
@@ -108,7 +133,8 @@ class LMTrainer(keras.Model):
         features, new_state, hidden = self.view([x, state], training=training)
         width = features.shape[-1]
         nats = tied_softmax.tied_softmax_cross_entropy(
-            tf.reshape(features, [-1, width]), self.embedding.embeddings, tf.reshape(y, [-1]))
+            tf.reshape(features, [-1, width]), self.embedding.embeddings, tf.reshape(y, [-1])
+        )
         loss = tf.reduce_mean(nats)
         objective = loss
         if self.slowness:  # ptb_final.sh: ||h_t - h_{t-1}||^2 over the minibatch's steps
@@ -119,8 +145,9 @@ class LMTrainer(keras.Model):
         if self.loss_reduction == "sum_over_time":  # sum over T, mean over B
             objective *= tf.cast(tf.shape(y)[1], objective.dtype)
         if self.l2:
-            objective += self.l2 * tf.add_n([tf.reduce_sum(tf.square(v))
-                                             for v in self.lm.trainable_variables])
+            objective += self.l2 * tf.add_n(
+                [tf.reduce_sum(tf.square(v)) for v in self.lm.trainable_variables]
+            )
         return loss, objective, new_state
 
     def train_step(self, data):
@@ -164,8 +191,9 @@ class LMTrainer(keras.Model):
             self.asgd_count.assign(1.0)
         recent, slot = self.valid_recent.numpy(), count % n
         if count >= n:  # the epoch leaving the window joins "all but the last n"
-            self.valid_older_best.assign(min(float(self.valid_older_best.numpy()),
-                                             float(recent[slot])))
+            self.valid_older_best.assign(
+                min(float(self.valid_older_best.numpy()), float(recent[slot]))
+            )
         recent[slot] = valid_ppl
         self.valid_recent.assign(recent)
         self.valid_epochs.assign_add(1)

@@ -40,16 +40,21 @@ def load_ptb_search_config(search_workdir):
     """
     path = os.path.join(search_workdir or "", "config.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"`search_workdir` must hold a search's config.json. "
-                                f"Received: search_workdir={search_workdir!r}")
+        raise FileNotFoundError(
+            f"`search_workdir` must hold a search's config.json. "
+            f"Received: search_workdir={search_workdir!r}"
+        )
     with open(path) as f:
         d = json.load(f)
-    sections = {"child": ptb_config.RNNChildConfig,
-                "controller": search_config_lib.ControllerConfig,
-                "search": search_config_lib.SearchConfig}
+    sections = {
+        "child": ptb_config.RNNChildConfig,
+        "controller": search_config_lib.ControllerConfig,
+        "search": search_config_lib.SearchConfig,
+    }
     d["workdir"] = search_workdir  # where it is now, wherever it ran
     return ptb_config.PTBSearchConfig(
-        **{k: sections[k](**v) if k in sections else v for k, v in d.items()})
+        **{k: sections[k](**v) if k in sections else v for k, v in d.items()}
+    )
 
 
 def reopen_ptb_search(search_config, vocab_size, reward_batches):
@@ -59,11 +64,13 @@ def reopen_ptb_search(search_config, vocab_size, reward_batches):
         FileNotFoundError: if the search's working directory has no checkpoint.
     """
     search = run_ptb.build_ptb_search(search_config, vocab_size, reward_batches)
-    manager = workdir_lib.checkpoint_manager(search_config.workdir,
-                                             **runner.search_trackables(search))
+    manager = workdir_lib.checkpoint_manager(
+        search_config.workdir, **runner.search_trackables(search)
+    )
     if not workdir_lib.restore_latest(manager):
-        raise FileNotFoundError(f"No checkpoint in {search_config.workdir}/checkpoints: run "
-                                "(part of) the search first.")
+        raise FileNotFoundError(
+            f"No checkpoint in {search_config.workdir}/checkpoints: run (part of) the search first."
+        )
     return search
 
 
@@ -92,17 +99,22 @@ def _fixed_arcs(config, search_config, vocab_size, reward_batches):
     search = reopen_ptb_search(search_config, vocab_size, reward_batches)
     arcs = sample_arcs(search, config.num_arcs, config.arc_source, config.seed)
     scores = search.score_arcs(arcs, "minibatch", num_batches=config.score_num_batches)
-    record = {"search_workdir": search_config.workdir, "arc_source": config.arc_source,
-              "score_num_batches": config.score_num_batches,
-              "arcs": [{"index": i, "arc": search.space.format_arc(a),
-                        "shared_valid_ppl": s["valid_ppl"]}
-                       for i, (a, s) in enumerate(zip(arcs, scores))]}
+    record = {
+        "search_workdir": search_config.workdir,
+        "arc_source": config.arc_source,
+        "score_num_batches": config.score_num_batches,
+        "arcs": [
+            {"index": i, "arc": search.space.format_arc(a), "shared_valid_ppl": s["valid_ppl"]}
+            for i, (a, s) in enumerate(zip(arcs, scores))
+        ],
+    }
     files.write_json(path, record)
     return record
 
 
-def run_ptb_rank_correlation(config, search_config, reward_batches, train_ds, valid_tokens,
-                             test_tokens, vocab_size):
+def run_ptb_rank_correlation(
+    config, search_config, reward_batches, train_ds, valid_tokens, test_tokens, vocab_size
+):
     """Runs (or resumes) the study; writes `ranking.json` and `ranking.png`.
 
     Args:
@@ -116,6 +128,7 @@ def run_ptb_rank_correlation(config, search_config, reward_batches, train_ds, va
         The dict written to `ranking.json`.
     """
     from keras_enas.search_spaces import rnn
+
     workdir_lib.prepare(config.workdir, config.to_dict())
     fixed = _fixed_arcs(config, search_config, vocab_size, reward_batches)
     c = search_config.child
@@ -124,13 +137,21 @@ def run_ptb_rank_correlation(config, search_config, reward_batches, train_ds, va
     for item in fixed["arcs"]:
         if item["index"] in done:
             continue
-        logging.info("Training arc %d/%d from scratch: %s", item["index"] + 1,
-                     len(fixed["arcs"]), item["arc"])
+        logging.info(
+            "Training arc %d/%d from scratch: %s",
+            item["index"] + 1,
+            len(fixed["arcs"]),
+            item["arc"],
+        )
         start = time.time()
-        valid = train_from_scratch(config, space, space.parse(item["arc"]), train_ds,
-                                   valid_tokens, vocab_size)
-        record = {**item, "final_valid_ppl": valid["ppl"],
-                  "train_seconds": round(time.time() - start, 1)}
+        valid = train_from_scratch(
+            config, space, space.parse(item["arc"]), train_ds, valid_tokens, vocab_size
+        )
+        record = {
+            **item,
+            "final_valid_ppl": valid["ppl"],
+            "train_seconds": round(time.time() - start, 1),
+        }
         with open(os.path.join(config.workdir, RECORDS), "a") as f:
             f.write(json.dumps(record) + "\n")
         done[item["index"]] = record
@@ -148,17 +169,25 @@ def train_from_scratch(config, space, arc, train_ds, valid_tokens, vocab_size):
     from keras_enas.run import progress
     from keras_enas.tasks.ptb import evaluate
     from keras_enas.tasks.ptb import train as train_lib
+
     t = config.train
-    final = ptb_final.PTBFinalConfig(child=config.child, train=t, eval=config.eval,
-                                     cell="enas", seed=config.seed)
+    final = ptb_final.PTBFinalConfig(
+        child=config.child, train=t, eval=config.eval, cell="enas", seed=config.seed
+    )
     keras.utils.set_random_seed(config.seed)
     lm = train_lib.build_ptb_model(final, vocab_size, space, arc)
     trainer = train_lib.build_trainer(final, lm)
-    trainer.fit(train_ds.repeat() if t.steps_per_epoch else train_ds, epochs=t.num_epochs,
-                steps_per_epoch=t.steps_per_epoch or None, verbose=0,
-                callbacks=[cb.ResetStates(), cb.EpochDecay(t.learning_rate, t.lr_decay,
-                                                           t.lr_decay_start),
-                           progress.Progress(t.log_every_secs)])
+    trainer.fit(
+        train_ds.repeat() if t.steps_per_epoch else train_ds,
+        epochs=t.num_epochs,
+        steps_per_epoch=t.steps_per_epoch or None,
+        verbose=0,
+        callbacks=[
+            cb.ResetStates(),
+            cb.EpochDecay(t.learning_rate, t.lr_decay, t.lr_decay_start),
+            progress.Progress(t.log_every_secs),
+        ],
+    )
     return evaluate.perplexity(lm, valid_tokens, config.eval.batch_size, config.eval.bptt)
 
 
@@ -174,14 +203,21 @@ def write_ranking(config, fixed, records):
     """Computes the coefficients of `records`, writes `ranking.json` and `ranking.png`."""
     shared = [r["shared_valid_ppl"] for r in records]
     final = [r["final_valid_ppl"] for r in records]
-    stats = rank_stats.rank_correlations(shared, final, config.bootstrap_resamples,
-                                         seed=config.seed)
-    ranking = {**stats, "x": "shared_valid_ppl", "y": "final_valid_ppl",
-               "arc_source": fixed["arc_source"], "score_num_batches": fixed["score_num_batches"],
-               "search_workdir": fixed["search_workdir"],
-               "train_budget": dataclasses.asdict(config.train), "pairs": records,
-               "note": "Positive tau: the shared weights rank the arcs as training from scratch "
-                       "does (both are perplexities, lower is better)."}
+    stats = rank_stats.rank_correlations(
+        shared, final, config.bootstrap_resamples, seed=config.seed
+    )
+    ranking = {
+        **stats,
+        "x": "shared_valid_ppl",
+        "y": "final_valid_ppl",
+        "arc_source": fixed["arc_source"],
+        "score_num_batches": fixed["score_num_batches"],
+        "search_workdir": fixed["search_workdir"],
+        "train_budget": dataclasses.asdict(config.train),
+        "pairs": records,
+        "note": "Positive tau: the shared weights rank the arcs as training from scratch "
+        "does (both are perplexities, lower is better).",
+    }
     files.write_json(os.path.join(config.workdir, RANKING), ranking)
     _scatter(os.path.join(config.workdir, FIGURE), shared, final, stats)
     return ranking
@@ -189,13 +225,17 @@ def write_ranking(config, fixed, records):
 
 def _scatter(path, shared, final, stats):
     from matplotlib import figure as mpl_figure
+
     fig = mpl_figure.Figure(figsize=(4.5, 4), dpi=100)
     ax = fig.add_subplot()
     ax.scatter(shared, final, s=18)
     ax.set_xlabel("shared-weight validation perplexity")
     ax.set_ylabel("validation perplexity, trained from scratch")
     tau, rho = stats["kendall_tau"], stats["spearman_rho"]
-    ax.set_title(f"τ = {tau['value']:.2f} [{tau['low']:.2f}, {tau['high']:.2f}]   "
-                 f"ρ = {rho['value']:.2f} [{rho['low']:.2f}, {rho['high']:.2f}]", fontsize=9)
+    ax.set_title(
+        f"τ = {tau['value']:.2f} [{tau['low']:.2f}, {tau['high']:.2f}]   "
+        f"ρ = {rho['value']:.2f} [{rho['low']:.2f}, {rho['high']:.2f}]",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path)

@@ -34,15 +34,33 @@ def build_ptb_search(config, vocab_size, reward_batches):
     c, k, s = config.child, config.controller, config.search
     space = rnn.RNNCellSpace(num_nodes=c.num_nodes, arc_format=c.arc_format)
     child = shared_rnn_lm.SharedRNNLM(
-        space, vocab_size=vocab_size, hidden_size=c.hidden_size, drop_e=c.drop_e,
-        drop_i=c.drop_i, drop_x=c.drop_x, drop_l=c.drop_l, drop_o=c.drop_o,
-        init_range=c.init_range, share_by_activation=c.share_by_activation,
-        output_mode=c.output_mode, seed=config.seed + 1)
+        space,
+        vocab_size=vocab_size,
+        hidden_size=c.hidden_size,
+        drop_e=c.drop_e,
+        drop_i=c.drop_i,
+        drop_x=c.drop_x,
+        drop_l=c.drop_l,
+        drop_o=c.drop_o,
+        init_range=c.init_range,
+        share_by_activation=c.share_by_activation,
+        output_mode=c.output_mode,
+        seed=config.seed + 1,
+    )
     trainer = controller_build.build_controller(space, k, seed=config.seed + 2)
-    search = PTBSearch(space, child, trainer, reward_batches=reward_batches,
-                       batch_size=c.batch_size, eval_batch_size=c.eval_batch_size, l2=c.l2,
-                       reward_constant=k.reward_constant, strategy=s.strategy,
-                       grad_clip=c.grad_clip, seed=config.seed + 3)
+    search = PTBSearch(
+        space,
+        child,
+        trainer,
+        reward_batches=reward_batches,
+        batch_size=c.batch_size,
+        eval_batch_size=c.eval_batch_size,
+        l2=c.l2,
+        reward_constant=k.reward_constant,
+        strategy=s.strategy,
+        grad_clip=c.grad_clip,
+        seed=config.seed + 3,
+    )
     search.controller_updates = k.train_steps
     search.compile(optimizer=keras.optimizers.SGD(c.learning_rate), jit_compile=s.jit_compile)
     _build(search, c.batch_size, c.bptt)
@@ -81,11 +99,20 @@ def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
     workdir_lib.write_run_info(workdir, vocab_size=int(vocab_size))
     search = build_ptb_search(config, vocab_size, reward_batches)
     start = time.time()
-    runner.fit_search(search, config, train_ds, valid_ds, callbacks=[
-        ptb_cb.ResetStates(), ptb_cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start)])
+    runner.fit_search(
+        search,
+        config,
+        train_ds,
+        valid_ds,
+        callbacks=[
+            ptb_cb.ResetStates(),
+            ptb_cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start),
+        ],
+    )
     result = _derive_and_save(search, config, workdir)
-    logging.info("Search done in %.0f s. Best architecture:\n%s", time.time() - start,
-                 result["decoded_text"])
+    logging.info(
+        "Search done in %.0f s. Best architecture:\n%s", time.time() - start, result["decoded_text"]
+    )
     return result
 
 
@@ -102,9 +129,15 @@ def _derive_and_save(search, config, workdir):
         except ValueError as e:
             arcs[fmt] = None
             logging.info("Best arc has no %s form: %s", fmt, e)
-    result = records.result_record(search, config, ranked, ("valid_ppl", "reward"),
-                                  fixed_arc=arcs["original"], arc_format=space.arc_format,
-                                  arcs=arcs)
+    result = records.result_record(
+        search,
+        config,
+        ranked,
+        ("valid_ppl", "reward"),
+        fixed_arc=arcs["original"],
+        arc_format=space.arc_format,
+        arcs=arcs,
+    )
     records.write_result(workdir, result)
     records.draw_architecture(workdir, space, best)  # cell.png
     return result
@@ -132,8 +165,10 @@ def load_ptb_search(workdir, config, run_info, **kwargs):
     if kwargs:
         raise ValueError(f"A ptb_rnn search takes no extra arguments. Received: {sorted(kwargs)}")
     if "vocab_size" not in run_info:
-        raise ValueError(f"{workdir} has no vocab_size in run_info.json; it was written by an "
-                         "older version: re-run the search once to write it.")
+        raise ValueError(
+            f"{workdir} has no vocab_size in run_info.json; it was written by an "
+            "older version: re-run the search once to write it."
+        )
     config = config_base.from_dict(PTBSearchConfig, config)
     c = config.child
     batches = np.zeros((1, c.eval_batch_size, c.bptt), np.int32)

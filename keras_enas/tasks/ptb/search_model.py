@@ -40,23 +40,39 @@ class PTBSearch(enas.ENASSearch):
     ```
     """
 
-    def __init__(self, space, child, trainer, reward_batches, batch_size, eval_batch_size=None,
-                 l2=0.0, reward_constant=80.0, **kwargs):
+    def __init__(
+        self,
+        space,
+        child,
+        trainer,
+        reward_batches,
+        batch_size,
+        eval_batch_size=None,
+        l2=0.0,
+        reward_constant=80.0,
+        **kwargs,
+    ):
         super().__init__(space, child, trainer, **kwargs)
         reward_x, reward_y = (np.asarray(a, np.int32) for a in reward_batches)
         if reward_x.ndim != 3 or reward_x.shape != reward_y.shape or not len(reward_x):
-            raise ValueError("`reward_batches` must be two int arrays of equal shape "
-                             f"(num_batches, B, T). Received shapes: {reward_x.shape}, "
-                             f"{reward_y.shape}")
+            raise ValueError(
+                "`reward_batches` must be two int arrays of equal shape "
+                f"(num_batches, B, T). Received shapes: {reward_x.shape}, "
+                f"{reward_y.shape}"
+            )
         self._reward_x, self._reward_y = reward_x, reward_y
         self.l2 = float(l2)
         self.reward_constant = float(reward_constant)
         hidden = child.hidden_size
-        self.train_state = self.add_weight(shape=(batch_size, hidden), initializer="zeros",
-                                           trainable=False, name="train_state")
-        self.eval_state = self.add_weight(shape=(eval_batch_size or batch_size, hidden),
-                                          initializer="zeros", trainable=False,
-                                          name="eval_state")
+        self.train_state = self.add_weight(
+            shape=(batch_size, hidden), initializer="zeros", trainable=False, name="train_state"
+        )
+        self.eval_state = self.add_weight(
+            shape=(eval_batch_size or batch_size, hidden),
+            initializer="zeros",
+            trainable=False,
+            name="eval_state",
+        )
 
     def reset_states(self):
         """Zeros the carried hidden states (start of an epoch or of an evaluation)."""
@@ -113,8 +129,9 @@ class PTBSearch(enas.ENASSearch):
                 results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
             return results
         indices = pick_batches(len(self._reward_x), num_batches, seed)
-        batches = [(tf.constant(self._reward_x[i]), tf.constant(self._reward_y[i]))
-                   for i in indices]
+        batches = [
+            (tf.constant(self._reward_x[i]), tf.constant(self._reward_y[i])) for i in indices
+        ]
         loss_fn = tf.function(self.batch_loss)
         for arc in arcs:
             arc = tf.constant(arc)
@@ -126,5 +143,4 @@ class PTBSearch(enas.ENASSearch):
 
 def _cross_entropy(y, logits):
     """Mean token cross-entropy in nats."""
-    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits,
-                                                                       from_logits=True))
+    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))

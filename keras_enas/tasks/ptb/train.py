@@ -17,36 +17,61 @@ from keras_enas.tasks.ptb import evaluate, export
 from keras_enas.tasks.ptb.lm_trainer import LMTrainer
 
 RESULTS_FILE = "final_results.json"
-NOTE = ("FINAL figures: this architecture trained from scratch and evaluated over whole "
-        "splits with the state carried. Search-phase figures (loss/ppl/val_ppl of sampled "
-        "children with shared weights) are not comparable.")
+NOTE = (
+    "FINAL figures: this architecture trained from scratch and evaluated over whole "
+    "splits with the state carried. Search-phase figures (loss/ppl/val_ppl of sampled "
+    "children with shared weights) are not comparable."
+)
 
 
 def build_ptb_model(config, vocab_size, space=None, arc=None):
     """The fixed LM a `PTBFinalConfig` describes (`space`/`arc` from `resolve_architecture`)."""
     c = config.child
     return fixed_rnn.build_fixed_model(
-        space, arc, vocab_size, c.hidden_size, drop_e=c.drop_e, drop_i=c.drop_i,
-        drop_x=c.drop_x, drop_l=c.drop_l, drop_o=c.drop_o, cell=config.cell,
-        output_mode=c.output_mode, init_range=c.init_range, seed=config.seed + 1)
+        space,
+        arc,
+        vocab_size,
+        c.hidden_size,
+        drop_e=c.drop_e,
+        drop_i=c.drop_i,
+        drop_x=c.drop_x,
+        drop_l=c.drop_l,
+        drop_o=c.drop_o,
+        cell=config.cell,
+        output_mode=c.output_mode,
+        init_range=c.init_range,
+        seed=config.seed + 1,
+    )
 
 
 def describe(config, vocab_size, space=None, arc=None):
     """What `--dry_run` prints: the parameter count and the architecture, as a dict."""
     keras.utils.set_random_seed(config.seed)
     lm = build_ptb_model(config, vocab_size, space, arc)
-    return {"num_parameters": fixed_rnn.num_parameters(lm), "cell": config.cell,
-            "hidden_size": config.child.hidden_size, "vocab_size": vocab_size,
-            "architecture": arch_lib.architecture_record(space, arc)}
+    return {
+        "num_parameters": fixed_rnn.num_parameters(lm),
+        "cell": config.cell,
+        "hidden_size": config.child.hidden_size,
+        "vocab_size": vocab_size,
+        "architecture": arch_lib.architecture_record(space, arc),
+    }
 
 
 def build_trainer(config, lm):
     """A compiled `LMTrainer` whose variables (model, optimizer) all exist."""
     t = config.train
-    trainer = LMTrainer(lm, t.batch_size, l2=t.l2, slowness=t.slowness,
-                        activation_l2=t.activation_l2, loss_reduction=t.loss_reduction,
-                        grad_clip=t.grad_clip, asgd=t.asgd, asgd_nonmono=t.asgd_nonmono,
-                        asgd_start_epoch=t.asgd_start_epoch)
+    trainer = LMTrainer(
+        lm,
+        t.batch_size,
+        l2=t.l2,
+        slowness=t.slowness,
+        activation_l2=t.activation_l2,
+        loss_reduction=t.loss_reduction,
+        grad_clip=t.grad_clip,
+        asgd=t.asgd,
+        asgd_nonmono=t.asgd_nonmono,
+        asgd_start_epoch=t.asgd_start_epoch,
+    )
     trainer.compile(optimizer=keras.optimizers.SGD(t.learning_rate))
     trainer.optimizer.build(lm.trainable_variables)
     return trainer
@@ -73,8 +98,7 @@ def prepare_workdir(config, space=None, arc=None):
     workdir_lib.prepare(config.workdir, _identity(config, space, arc))
 
 
-def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, space=None,
-                     arc=None):
+def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, space=None, arc=None):
     """Trains (or resumes) the final model, evaluates it and exports it.
 
     Writes into `config.workdir`: `config.json` (the settings that decide the weights),
@@ -107,19 +131,31 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
     lm = build_ptb_model(config, vocab_size, space, arc)
     trainer = build_trainer(config, lm)
     callbacks = [
-        ptb_cb.ResetStates(), ptb_cb.EpochDecay(t.learning_rate, t.lr_decay, t.lr_decay_start),
-        ptb_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt)]
+        ptb_cb.ResetStates(),
+        ptb_cb.EpochDecay(t.learning_rate, t.lr_decay, t.lr_decay_start),
+        ptb_cb.EpochValidation(valid_tokens, e.epoch_batch_size, e.bptt),
+    ]
     start = time.time()
-    fit_lib.fit_resumable(trainer, workdir, trainer.checkpoint_items(), train_ds, t.num_epochs,
-                          steps_per_epoch=t.steps_per_epoch or None, callbacks=callbacks,
-                          log_every_secs=t.log_every_secs)
+    fit_lib.fit_resumable(
+        trainer,
+        workdir,
+        trainer.checkpoint_items(),
+        train_ds,
+        t.num_epochs,
+        steps_per_epoch=t.steps_per_epoch or None,
+        callbacks=callbacks,
+        log_every_secs=t.log_every_secs,
+    )
     if trainer.averaging:  # ASGD: the final model is the average
         trainer.swap_averages()
     results = _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc)
     results["seconds_this_run"] = round(time.time() - start, 1)
     files.write_json(os.path.join(workdir, RESULTS_FILE), results)
-    logging.info("final_valid_ppl=%.2f  final_test_ppl=%.2f", results["final_valid_ppl"],
-                 results["final_test_ppl"])
+    logging.info(
+        "final_valid_ppl=%.2f  final_test_ppl=%.2f",
+        results["final_valid_ppl"],
+        results["final_test_ppl"],
+    )
     return results
 
 
@@ -131,13 +167,26 @@ def _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, 
     test = evaluate.perplexity(lm, test_tokens, e.batch_size, e.bptt)
     record = arch_lib.architecture_record(space, arc)
     lm.save(os.path.join(workdir, "model.keras"))
-    export.export_ptb_model(lm, os.path.join(workdir, "export"), space, arc,
-                        extra={"final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"]})
+    export.export_ptb_model(
+        lm,
+        os.path.join(workdir, "export"),
+        space,
+        arc,
+        extra={"final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"]},
+    )
     return {
-        "final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"],
-        "final_valid_loss": valid["loss"], "final_test_loss": test["loss"],
-        "final_valid_tokens": valid["num_tokens"], "final_test_tokens": test["num_tokens"],
-        "eval_batch_size": e.batch_size, "eval_seconds": round(time.time() - start, 1),
-        "epochs": int(trainer.epochs_done.numpy()), "asgd_averaged": trainer.averaging,
-        "num_parameters": fixed_rnn.num_parameters(lm), "architecture": record,
-        "config": config.to_dict(), "note": NOTE}
+        "final_valid_ppl": valid["ppl"],
+        "final_test_ppl": test["ppl"],
+        "final_valid_loss": valid["loss"],
+        "final_test_loss": test["loss"],
+        "final_valid_tokens": valid["num_tokens"],
+        "final_test_tokens": test["num_tokens"],
+        "eval_batch_size": e.batch_size,
+        "eval_seconds": round(time.time() - start, 1),
+        "epochs": int(trainer.epochs_done.numpy()),
+        "asgd_averaged": trainer.averaging,
+        "num_parameters": fixed_rnn.num_parameters(lm),
+        "architecture": record,
+        "config": config.to_dict(),
+        "note": NOTE,
+    }
