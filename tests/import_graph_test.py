@@ -118,14 +118,22 @@ class ImportGraphTest(absltest.TestCase):
 
     def test_only_entry_points_import_data(self):
         for path, node in _files():
-            if node == "data":
+            if node in ("data", "programs"):
                 continue
             for name in _imports(path):
                 self.assertFalse(
                     name.startswith("keras_enas.data"),
-                    f"{path} imports {name}: only bin/, tests and the tasks' "
-                    "entry points may import data/",
+                    f"{path} imports {name}: only the programs (keras_enas/programs/, "
+                    "bin/) and tests may import data/",
                 )
+
+    def test_nothing_in_the_package_imports_the_programs(self):
+        # The programs sit on top: they touch absl flags and data/, the library never does.
+        for path, node in _files():
+            if node == "programs":
+                continue
+            for name in _imports(path):
+                self.assertFalse(name.startswith("keras_enas.programs"), f"{path} imports {name}")
 
 
 if __name__ == "__main__":

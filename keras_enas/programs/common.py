@@ -1,0 +1,29 @@
+"""What every program's `main()` shares: its flags and usage text in `--help`, `absl.app.run`."""
+
+import sys
+
+from absl import app, flags
+
+__all__ = ["start"]
+
+
+def start(doc, define_flags, run, flag_values=flags.FLAGS):
+    """Defines a program's flags, makes `--help` show them, and runs it with `absl.app.run`.
+
+    absl's `--help` lists the key flags of the main module (`sys.argv[0]`) and prints
+    `__main__.__doc__`; the program's flags are defined in its own module (or in
+    `keras_enas.cli`), so they are registered here as the main module's key flags, and its
+    docstring becomes the usage text, whether it runs as a console script or `bin/` wrapper.
+
+    Args:
+        doc: the program's usage text (its module docstring).
+        define_flags: callable defining the program's flags in `flag_values`.
+        run: `run(argv) -> int`, the program's body, called once the flags are parsed.
+        flag_values: the `FlagValues` to define them in.
+    """
+    before = set(flag_values)
+    define_flags()
+    for name in sorted(set(flag_values) - before):
+        flag_values.register_key_flag_for_module(sys.argv[0], flag_values[name])
+    sys.modules["__main__"].__doc__ = doc
+    app.run(run)

@@ -1,0 +1,69 @@
+r"""Search a recurrent cell on Penn Treebank with ENAS (or random search).
+
+Example:
+    search_ptb --flagfile=configs/ptb_search_cpu.flags --data_dir=../shared/data/ptb \
+        --workdir=runs/ptb_cpu
+
+Re-running the same command on the same --workdir resumes the search.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from keras_enas import cli
+from keras_enas import config as config_lib
+from keras_enas.programs import common
+
+__all__ = ["main"]
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the search's flags (one per `PTBSearchConfig` field)."""
+    cli.define_flags(config_lib.PTBSearchConfig)
+
+
+def run(argv):
+    """The program's body, once the flags are parsed; returns the exit status."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        config = cli.config_from_flags(config_lib.PTBSearchConfig)
+        if not config.workdir:
+            raise ValueError(
+                "`--workdir` must be set: the search writes its config, "
+                "checkpoints and results there."
+            )
+        # TensorFlow is imported only once the flags are known to be good.
+        from keras_enas.data import ptb
+        from keras_enas.run import workdir
+        from keras_enas.tasks.ptb import search as ptb_search
+
+        data = ptb.load_ptb(config.data_dir)
+        workdir.prepare(config.workdir, config.to_dict())
+    except (ValueError, FileNotFoundError) as e:
+        print(f"search_ptb: error: {e}", file=sys.stderr)
+        return 2
+    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+        f.write(FLAGS.flags_into_string())
+    c = config.child
+    logging.info("PTB: vocabulary %d, %d training tokens", data.vocab_size, len(data.train))
+    result = ptb_search.run_ptb_search(
+        config,
+        train_ds=ptb.lm_dataset(data.train, c.batch_size, c.bptt),
+        valid_ds=ptb.lm_dataset(data.valid, c.eval_batch_size, c.bptt),
+        reward_batches=ptb.lm_batches(data.valid, c.eval_batch_size, c.bptt),
+        vocab_size=data.vocab_size,
+    )
+    print(result["decoded_text"])
+    print(f"fixed_arc (original format): {result['fixed_arc']}")
+    print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")
+    return 0
+
+
+def main():
+    """The `search_ptb` command."""
+    common.start(__doc__, define_flags, run)
