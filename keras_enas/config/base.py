@@ -1,6 +1,20 @@
 """Config building blocks: fields that carry their flag help and bounds, and validation."""
 
 import dataclasses
+import numbers
+import typing
+
+# Upper bounds of the size fields (every size has one, so that a typo is a one-line error,
+# not gigabytes of weights or minibatches; README "Failure behaviour" lists them). Search
+# space sizes (`num_nodes`, `num_layers`) use `keras_enas.search_spaces.limits`.
+MAX_BATCH_SIZE = 4096  # rows of tokens or images per minibatch
+MAX_BPTT = 1000  # tokens per truncated-BPTT segment
+MAX_HIDDEN_SIZE = 4096  # LSTM / language-model units
+MAX_FILTERS = 1024  # CNN channels F
+MAX_EPOCHS = 100_000  # epochs, schedule lengths in epochs
+MAX_STEPS = 10_000_000  # minibatches per epoch, controller updates
+MAX_SAMPLES = 100_000  # arcs sampled or minibatches scored per derive / log
+MAX_SEED = 2**31 - 1
 
 
 def field(default, help, choices=None, lower=None, upper=None):
@@ -18,19 +32,42 @@ class Validated:
             check(f, getattr(self, f.name))
 
 
+def _kind(f):
+    """The field's Python type, `Optional[X]` / `X | None` reduced to X."""
+    args = [a for a in typing.get_args(f.type) if a is not type(None)]
+    return args[0] if args else f.type
+
+
+_KINDS = {
+    bool: ((bool,), "a bool"),
+    int: ((numbers.Integral,), "an integer"),
+    float: ((numbers.Real,), "a number"),
+    str: ((str,), "a string"),
+}
+
+
 def check(f, value):
-    """Raises a ValueError if `value` is outside the bounds or choices of field `f`."""
+    """Raises a ValueError if `value` has the wrong type or is outside `f`'s bounds or choices.
+
+    Configs are also rebuilt from files (`config.json`), so the type is checked too:
+    `num_nodes=1e9` or `"12"` is refused with the field's name, as an out-of-range value is.
+    """
     meta = f.metadata
     if value is None or not meta:
         return
+    types, what = _KINDS.get(_kind(f), ((object,), ""))
+    if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+        raise ValueError(f"`{f.name}` must be {what}. Received: {f.name}={value!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise ValueError(
             f"`{f.name}` must be one of {list(meta['choices'])}. Received: {f.name}={value!r}"
         )
-    if meta.get("lower") is not None and value < meta["lower"]:
-        raise ValueError(f"`{f.name}` must be >= {meta['lower']}. Received: {f.name}={value!r}")
-    if meta.get("upper") is not None and value > meta["upper"]:
-        raise ValueError(f"`{f.name}` must be <= {meta['upper']}. Received: {f.name}={value!r}")
+    lower, upper = meta.get("lower"), meta.get("upper")
+    allowed = f" (allowed range [{lower}, {upper}])" if None not in (lower, upper) else ""
+    if lower is not None and value < lower:
+        raise ValueError(f"`{f.name}` must be >= {lower}. Received: {f.name}={value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"`{f.name}` must be <= {upper}{allowed}. Received: {f.name}={value!r}")
 
 
 def from_dict(config_cls, values):
@@ -40,6 +77,11 @@ def from_dict(config_cls, values):
         ValueError: if `values` has a key `config_cls` does not know, or a value is out
             of bounds.
     """
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"{config_cls.__name__} must be read from a JSON object (a dict). Received: "
+            f"{type(values).__name__} {str(values)[:80]}"
+        )
     kwargs = {}
     names = {f.name: f for f in dataclasses.fields(config_cls)}
     for key, value in values.items():

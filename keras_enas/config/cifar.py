@@ -3,10 +3,17 @@
 import dataclasses
 from typing import Optional
 
-from keras_enas.config.base import Validated
+from keras_enas.config.base import (
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_FILTERS,
+    MAX_SEED,
+    MAX_STEPS,
+    Validated,
+)
 from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
-from keras_enas.search_spaces import registry
+from keras_enas.search_spaces import limits, registry
 
 # The registered CIFAR-10 spaces (their `SpaceSpec.task` is "cifar").
 CIFAR_SPACES = registry.space_names("cifar")
@@ -20,30 +27,42 @@ class CIFARChildConfig(Validated):
         12,
         "Macro: layers L of the searched network (paper: 12). "
         "Training a found arc reads L from the arc.",
-        lower=3,
+        lower=limits.MACRO_NUM_LAYERS[0],
+        upper=limits.MACRO_NUM_LAYERS[1],
     )
     filters: int = _field(
         36,
         "Width F in channels (macro search: 36, constant; macro final: "
         "96, doubled at each reduction).",
         lower=2,
+        upper=MAX_FILTERS,
     )
     dropout: float = _field(
         0.1, "Dropout rate before the classifier (1 - keep_prob).", lower=0.0, upper=0.99
     )
     batch_size: int = _field(
-        128, "Training minibatch size in images; the reward minibatch has the same size.", lower=1
+        128,
+        "Training minibatch size in images; the reward minibatch has the same size.",
+        lower=1,
+        upper=MAX_BATCH_SIZE,
     )
-    eval_batch_size: int = _field(100, "Minibatch size in images for validation and test.", lower=1)
+    eval_batch_size: int = _field(
+        100, "Minibatch size in images for validation and test.", lower=1, upper=MAX_BATCH_SIZE
+    )
     lr_max: float = _field(
         0.05, "Cosine schedule: learning rate at the start of each cycle.", lower=0.0
     )
     lr_min: float = _field(
         5e-4, "Cosine schedule: learning rate at the end of each cycle.", lower=0.0
     )
-    lr_t0: int = _field(10, "Cosine schedule: length in epochs of the first cycle.", lower=1)
+    lr_t0: int = _field(
+        10, "Cosine schedule: length in epochs of the first cycle.", lower=1, upper=MAX_EPOCHS
+    )
     lr_t_mul: int = _field(
-        2, "Cosine schedule: each cycle is this many times longer than the previous one.", lower=1
+        2,
+        "Cosine schedule: each cycle is this many times longer than the previous one.",
+        lower=1,
+        upper=10,
     )
     momentum: float = _field(0.9, "Nesterov momentum of the SGD optimizer.", lower=0.0, upper=0.999)
     l2: float = _field(
@@ -130,7 +149,9 @@ class CIFARSearchConfig(Validated):
     controller: ControllerConfig = dataclasses.field(default_factory=_macro_controller)
     search: SearchConfig = dataclasses.field(default_factory=lambda: SearchConfig(num_epochs=310))
     data: CIFARDataConfig = dataclasses.field(default_factory=CIFARDataConfig)
-    seed: int = _field(0, "Seed for weights, dropout, arc sampling and data order.", lower=0)
+    seed: int = _field(
+        0, "Seed for weights, dropout, arc sampling and data order.", lower=0, upper=MAX_SEED
+    )
     data_dir: str = _field(
         "data/cifar10", "Directory holding cifar-10-batches-py/ (or that directory itself)."
     )
@@ -147,12 +168,17 @@ class CIFARSearchConfig(Validated):
 class TrainConfig(Validated):
     """Training one network from scratch: epochs, evaluation, compilation."""
 
-    num_epochs: int = _field(310, "Training epochs (310 ends a cosine cycle).", lower=1)
+    num_epochs: int = _field(
+        310, "Training epochs (310 ends a cosine cycle).", lower=1, upper=MAX_EPOCHS
+    )
     steps_per_epoch: int = _field(
-        0, "Minibatches per epoch (0: the whole training split).", lower=0
+        0, "Minibatches per epoch (0: the whole training split).", lower=0, upper=MAX_STEPS
     )
     test_steps: int = _field(
-        0, "Test minibatches evaluated each epoch (0: the whole test split).", lower=0
+        0,
+        "Test minibatches evaluated each epoch (0: the whole test split).",
+        lower=0,
+        upper=MAX_STEPS,
     )
     jit_compile: bool = _field(False, "Compile the train step with XLA (measure first on CPU).")
     deterministic: bool = _field(
@@ -192,7 +218,7 @@ class CIFARFinalConfig(Validated):
     dry_run: bool = _field(False, "Print one JSON line with the parameter count and exit.")
     child: CIFARChildConfig = dataclasses.field(default_factory=_macro_final_child)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    seed: int = _field(0, "Seed for weights, dropout and data order.", lower=0)
+    seed: int = _field(0, "Seed for weights, dropout and data order.", lower=0, upper=MAX_SEED)
     data_dir: str = _field(
         "data/cifar10", "Directory holding cifar-10-batches-py/ (or that directory itself)."
     )

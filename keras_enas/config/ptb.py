@@ -3,9 +3,27 @@
 import dataclasses
 from typing import Optional
 
-from keras_enas.config.base import Validated
+from keras_enas.config.base import (
+    MAX_BATCH_SIZE,
+    MAX_BPTT,
+    MAX_EPOCHS,
+    MAX_HIDDEN_SIZE,
+    MAX_SEED,
+    Validated,
+)
 from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
+from keras_enas.search_spaces import limits
+
+# The shared cell's weight banks grow as N^2 H^2; the paper's N = 12, H = 1000 has 0.53e9.
+MAX_SHARED_CELL_WEIGHTS = 1_000_000_000
+
+
+def shared_cell_weights(num_nodes, hidden_size, share_by_activation=True):
+    """Weights of the shared recurrent cell (`SharedRNNCell`): one (H, 2H) matrix per
+    (node, input node[, activation]) pair, plus node 0's four (2H, 2H) matrices."""
+    pairs = num_nodes * (num_nodes - 1) // 2 * (4 if share_by_activation else 1)
+    return pairs * 2 * hidden_size**2 + 4 * 4 * hidden_size**2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,7 +31,10 @@ class RNNChildConfig(Validated):
     """The shared-weight PTB language model (the child) and how ω is trained."""
 
     num_nodes: int = _field(
-        12, "Nodes N in the recurrent cell, node 0 included (paper: 12).", lower=2
+        12,
+        "Nodes N in the recurrent cell, node 0 included (paper: 12).",
+        lower=limits.RNN_NUM_NODES[0],
+        upper=limits.RNN_NUM_NODES[1],
     )
     arc_format: str = _field(
         "enas_lm",
@@ -21,7 +42,9 @@ class RNNChildConfig(Validated):
         "node 0 fixed to tanh) or 'original' (melodyguan/enas).",
         choices=("enas_lm", "original"),
     )
-    hidden_size: int = _field(1000, "Hidden size = embedding size of the language model.", lower=1)
+    hidden_size: int = _field(
+        1000, "Hidden size = embedding size of the language model.", lower=1, upper=MAX_HIDDEN_SIZE
+    )
     output_mode: str = _field(
         "loose_ends",
         "Cell output: average of the loose ends (paper) or "
@@ -55,8 +78,10 @@ class RNNChildConfig(Validated):
     init_range: float = _field(
         0.04, "Weights are initialised U[-init_range, init_range].", lower=0.0
     )
-    batch_size: int = _field(64, "Training minibatch size (rows of the token stream).", lower=1)
-    bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1)
+    batch_size: int = _field(
+        64, "Training minibatch size (rows of the token stream).", lower=1, upper=MAX_BATCH_SIZE
+    )
+    bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1, upper=MAX_BPTT)
     learning_rate: float = _field(20.0, "SGD learning rate for the shared weights ω.", lower=0.0)
     lr_decay: float = _field(
         0.96,
@@ -64,10 +89,25 @@ class RNNChildConfig(Validated):
         lower=0.0,
         upper=1.0,
     )
-    lr_decay_start: int = _field(15, "First epoch (0-based) at which the decay applies.", lower=0)
+    lr_decay_start: int = _field(
+        15, "First epoch (0-based) at which the decay applies.", lower=0, upper=MAX_EPOCHS
+    )
     grad_clip: float = _field(0.25, "Global-norm gradient clipping for ω (0 disables).", lower=0.0)
     l2: float = _field(1e-7, "L2 weight on the weights a step uses.", lower=0.0)
-    eval_batch_size: int = _field(64, "Minibatch size for validation and reward batches.", lower=1)
+    eval_batch_size: int = _field(
+        64, "Minibatch size for validation and reward batches.", lower=1, upper=MAX_BATCH_SIZE
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        weights = shared_cell_weights(self.num_nodes, self.hidden_size, self.share_by_activation)
+        if weights > MAX_SHARED_CELL_WEIGHTS:
+            raise ValueError(
+                f"`num_nodes`={self.num_nodes} and `hidden_size`={self.hidden_size} give "
+                f"{weights:,} shared cell weights (N(N-1)/2 x 2H^2 per activation), more than "
+                f"the {MAX_SHARED_CELL_WEIGHTS:,} allowed (4 GB of float32); lower one of them. "
+                f"Received: num_nodes={self.num_nodes}, hidden_size={self.hidden_size}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +117,9 @@ class PTBSearchConfig(Validated):
     child: RNNChildConfig = dataclasses.field(default_factory=RNNChildConfig)
     controller: ControllerConfig = dataclasses.field(default_factory=ControllerConfig)
     search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
-    seed: int = _field(0, "Seed for weights, dropout, arc sampling and data order.", lower=0)
+    seed: int = _field(
+        0, "Seed for weights, dropout, arc sampling and data order.", lower=0, upper=MAX_SEED
+    )
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
     workdir: Optional[str] = _field(
         None, "Working directory: config, logs, checkpoints, results; an existing one is resumed."

@@ -9,8 +9,17 @@ The enas_lm choices (drop_i, all-nodes output, activation L2, averaged SGD) are 
 import dataclasses
 from typing import Optional
 
-from keras_enas.config.base import Validated
+from keras_enas.config.base import (
+    MAX_BATCH_SIZE,
+    MAX_BPTT,
+    MAX_EPOCHS,
+    MAX_HIDDEN_SIZE,
+    MAX_SEED,
+    MAX_STEPS,
+    Validated,
+)
 from keras_enas.config.base import field as _field
+from keras_enas.search_spaces import limits
 
 # scripts/ptb_final.sh: the cell of the paper's figure, original format, N = 12.
 PTB_FINAL_ARC = "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1"
@@ -20,7 +29,9 @@ PTB_FINAL_ARC = "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1"
 class FinalModelConfig(Validated):
     """The language model trained from scratch (flags `--child_*`)."""
 
-    hidden_size: int = _field(748, "Hidden size = embedding size (ptb_final.sh: 748).", lower=1)
+    hidden_size: int = _field(
+        748, "Hidden size = embedding size (ptb_final.sh: 748).", lower=1, upper=MAX_HIDDEN_SIZE
+    )
     output_mode: str = _field(
         "loose_ends",
         "ENAS cell output: average of the loose ends "
@@ -59,12 +70,16 @@ class FinalModelConfig(Validated):
 class FinalTrainConfig(Validated):
     """How the weights are trained (flags `--train_*`)."""
 
-    num_epochs: int = _field(2000, "Training epochs (ptb_final.sh: 2000).", lower=1)
-    steps_per_epoch: int = _field(
-        0, "Minibatches per epoch (0: the whole training split).", lower=0
+    num_epochs: int = _field(
+        2000, "Training epochs (ptb_final.sh: 2000).", lower=1, upper=MAX_EPOCHS
     )
-    batch_size: int = _field(64, "Training minibatch size (rows of the token stream).", lower=1)
-    bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1)
+    steps_per_epoch: int = _field(
+        0, "Minibatches per epoch (0: the whole training split).", lower=0, upper=MAX_STEPS
+    )
+    batch_size: int = _field(
+        64, "Training minibatch size (rows of the token stream).", lower=1, upper=MAX_BATCH_SIZE
+    )
+    bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1, upper=MAX_BPTT)
     learning_rate: float = _field(20.0, "SGD learning rate.", lower=0.0)
     lr_decay: float = _field(
         0.9991,
@@ -73,7 +88,9 @@ class FinalTrainConfig(Validated):
         lower=0.0,
         upper=1.0,
     )
-    lr_decay_start: int = _field(14, "First epoch (0-based) at which the decay applies.", lower=0)
+    lr_decay_start: int = _field(
+        14, "First epoch (0-based) at which the decay applies.", lower=0, upper=MAX_EPOCHS
+    )
     loss_reduction: str = _field(
         "sum_over_time",
         "How token losses form the objective: "
@@ -108,6 +125,7 @@ class FinalTrainConfig(Validated):
         "Start averaging once the validation perplexity is worse "
         "than the best of all but the last this many epochs.",
         lower=1,
+        upper=MAX_EPOCHS,
     )
     asgd_start_epoch: int = _field(
         0,
@@ -115,6 +133,7 @@ class FinalTrainConfig(Validated):
         "(like enas_lm TPU's fixed start); 0: only the "
         "non-monotone trigger.",
         lower=0,
+        upper=MAX_EPOCHS,
     )
     deterministic: bool = _field(
         False,
@@ -139,15 +158,17 @@ class FinalEvalConfig(Validated):
         "Rows for the final validation and test perplexity; 1 is the "
         "paper's test protocol (one stream, state carried).",
         lower=1,
+        upper=MAX_BATCH_SIZE,
     )
     bptt: int = _field(
         35,
         "Tokens per evaluation chunk; the state is carried, so the result "
         "does not depend on it (only the speed does).",
         lower=1,
+        upper=MAX_BPTT,
     )
     epoch_batch_size: int = _field(
-        64, "Rows for the validation perplexity after every epoch.", lower=1
+        64, "Rows for the validation perplexity after every epoch.", lower=1, upper=MAX_BATCH_SIZE
     )
 
 
@@ -183,9 +204,12 @@ class PTBFinalConfig(Validated):
     num_nodes: Optional[int] = _field(
         None,
         "Nodes N of --fixed_arc, node 0 included (default: inferred from the arc's length).",
-        lower=2,
+        lower=limits.RNN_NUM_NODES[0],
+        upper=limits.RNN_NUM_NODES[1],
     )
-    seed: int = _field(0, "Seed for weights, dropout masks and data order.", lower=0)
+    seed: int = _field(
+        0, "Seed for weights, dropout masks and data order.", lower=0, upper=MAX_SEED
+    )
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
     workdir: Optional[str] = _field(
         None,

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from keras_enas.config.base import Validated
+from keras_enas.config.base import MAX_SAMPLES, MAX_SEED, Validated
 from keras_enas.config.base import field as _field
 from keras_enas.config.ptb_final import (
     FinalEvalConfig,
@@ -41,7 +41,9 @@ class RankCorrelationConfig(Validated):
         "ranking.png; an existing one is resumed.",
     )
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
-    num_arcs: int = _field(12, "Arcs K to sample, score and train from scratch.", lower=2)
+    num_arcs: int = _field(
+        12, "Arcs K to sample, score and train from scratch.", lower=2, upper=1000
+    )
     arc_source: str = _field(
         "controller",
         "Where the K arcs come from: the search's trained controller or uniformly from the space.",
@@ -52,17 +54,20 @@ class RankCorrelationConfig(Validated):
         "Validation minibatches (the same for every arc) the "
         "shared-weight perplexity is measured on.",
         lower=1,
+        upper=MAX_SAMPLES,
     )
     bootstrap_resamples: int = _field(
         2000,
         "Bootstrap resamples of the arcs for the 95% intervals of Kendall tau and Spearman rho.",
         lower=1,
+        upper=1_000_000,
     )
     seed: int = _field(
         0,
         "Seed for the arc sampling, the weights and data order of every "
         "training from scratch, and the bootstrap.",
         lower=0,
+        upper=MAX_SEED,
     )
 
     def to_dict(self):

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from keras_enas.config.base import Validated
+from keras_enas.config.base import MAX_EPOCHS, MAX_HIDDEN_SIZE, MAX_SAMPLES, MAX_STEPS, Validated
 from keras_enas.config.base import field as _field
 
 
@@ -10,7 +10,9 @@ from keras_enas.config.base import field as _field
 class ControllerConfig(Validated):
     """The LSTM policy θ and its REINFORCE training."""
 
-    hidden_size: int = _field(100, "Controller LSTM units (paper, PTB: 100).", lower=1)
+    hidden_size: int = _field(
+        100, "Controller LSTM units (paper, PTB: 100).", lower=1, upper=MAX_HIDDEN_SIZE
+    )
     temperature: float = _field(
         5.0, "Logits are divided by this before the tanh (0 disables).", lower=0.0
     )
@@ -33,9 +35,11 @@ class ControllerConfig(Validated):
     )
     init_range: float = _field(0.1, "Controller weights are initialised U[-r, r].", lower=0.0)
     reward_constant: float = _field(80.0, "PTB reward is c / validation perplexity.", lower=0.0)
-    train_steps: int = _field(200, "Controller (Adam) updates per controller phase.", lower=0)
+    train_steps: int = _field(
+        200, "Controller (Adam) updates per controller phase.", lower=0, upper=MAX_STEPS
+    )
     num_aggregate: int = _field(
-        10, "Sampled arcs whose gradients are averaged per update.", lower=1
+        10, "Sampled arcs whose gradients are averaged per update.", lower=1, upper=1000
     )
     skip_target: float = _field(
         0.4, "Macro: target skip-connection probability ρ.", lower=0.0, upper=1.0
@@ -53,13 +57,17 @@ class SearchConfig(Validated):
         "arcs with the same budget and no controller training.",
         choices=("enas", "random"),
     )
-    num_epochs: int = _field(150, "Search epochs (one pass of ω training each).", lower=1)
-    steps_per_epoch: int = _field(
-        0, "Shared-weight steps per epoch (0: the whole training split).", lower=0
+    num_epochs: int = _field(
+        150, "Search epochs (one pass of ω training each).", lower=1, upper=MAX_EPOCHS
     )
-    controller_every: int = _field(1, "Run a controller phase every this many epochs.", lower=1)
+    steps_per_epoch: int = _field(
+        0, "Shared-weight steps per epoch (0: the whole training split).", lower=0, upper=MAX_STEPS
+    )
+    controller_every: int = _field(
+        1, "Run a controller phase every this many epochs.", lower=1, upper=MAX_EPOCHS
+    )
     derive_num_samples: int = _field(
-        100, "Arcs sampled and scored to derive the final one.", lower=1
+        100, "Arcs sampled and scored to derive the final one.", lower=1, upper=MAX_SAMPLES
     )
     derive_scoring: str = _field(
         "minibatch",
@@ -72,23 +80,29 @@ class SearchConfig(Validated):
         "minibatches (the same for every arc) each sampled arc "
         "is scored on; the paper uses 1, more is less noisy.",
         lower=1,
+        upper=MAX_SAMPLES,
     )
     derive_top_k: int = _field(
         5,
         "Best distinct arcs listed, with their scores, under 'top_k' in best_architecture.json.",
         lower=1,
+        upper=1000,
     )
-    log_num_arcs: int = _field(10, "Sampled arcs printed with their rewards each epoch.", lower=0)
+    log_num_arcs: int = _field(
+        10, "Sampled arcs printed with their rewards each epoch.", lower=0, upper=1000
+    )
     log_marginal_samples: int = _field(
         256,
         "Arcs sampled after each controller phase to estimate the controller's "
         "per-decision probabilities, written to log.jsonl and TensorBoard (0 disables).",
         lower=0,
+        upper=MAX_SAMPLES,
     )
     valid_steps: int = _field(
         0,
         "Validation minibatches for the epoch's search-phase perplexity (0: the whole split).",
         lower=0,
+        upper=MAX_STEPS,
     )
     log_every_secs: float = _field(
         30.0,

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from keras_enas.config.base import Validated
+from keras_enas.config.base import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, Validated
 from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig
 
@@ -30,12 +30,23 @@ class UserSearchConfig(Validated):
     )
     grad_clip: float = _field(5.0, "Global-norm gradient clipping for ω (0 disables).", lower=0.0)
     reward_batch_size: int = _field(
-        128, "Validation examples per reward minibatch (one minibatch per sampled arc).", lower=1
+        128,
+        "Validation examples per reward minibatch (one minibatch per sampled arc).",
+        lower=1,
+        upper=MAX_BATCH_SIZE,
     )
-    derive_num_samples: int = _field(50, "Arcs sampled and scored by best_architecture().", lower=1)
-    controller_every: int = _field(1, "Run a controller phase every this many epochs.", lower=1)
-    log_num_arcs: int = _field(10, "Sampled arcs logged with their rewards each epoch.", lower=0)
-    seed: int = _field(0, "Seed of the controller, uniform arcs and reward minibatches.", lower=0)
+    derive_num_samples: int = _field(
+        50, "Arcs sampled and scored by best_architecture().", lower=1, upper=MAX_SAMPLES
+    )
+    controller_every: int = _field(
+        1, "Run a controller phase every this many epochs.", lower=1, upper=MAX_EPOCHS
+    )
+    log_num_arcs: int = _field(
+        10, "Sampled arcs logged with their rewards each epoch.", lower=0, upper=1000
+    )
+    seed: int = _field(
+        0, "Seed of the controller, uniform arcs and reward minibatches.", lower=0, upper=MAX_SEED
+    )
     jit_compile: bool = _field(
         False,
         "Compile the steps with XLA (choices then compute every "

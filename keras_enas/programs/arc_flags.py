@@ -3,7 +3,7 @@
 from absl import flags
 
 from keras_enas.run import records
-from keras_enas.search_spaces import infer, space_names
+from keras_enas.search_spaces import infer, limits, space_names
 
 __all__ = ["define_arc_flags", "space_and_arc"]
 
@@ -41,15 +41,18 @@ def define_arc_flags(verb, search_space_help):
         "num_nodes",
         None,
         "ptb_rnn: nodes in the cell, node 0 included; micro: decided nodes per cell. "
-        "Default: inferred from the arc's length.",
+        "Default: inferred from the arc's length. At most "
+        f"{limits.RNN_NUM_NODES[1]} (ptb_rnn) or {limits.MICRO_NUM_NODES[1]} (micro).",
         lower_bound=1,
+        upper_bound=max(limits.RNN_NUM_NODES[1], limits.MICRO_NUM_NODES[1]),
     )
     flags.DEFINE_integer(
         "num_layers",
         None,
         "macro only: layers in the network. Default: inferred from the arc's length, "
-        "L(L + 1)/2 tokens.",
-        lower_bound=3,
+        f"L(L + 1)/2 tokens. At most {limits.MACRO_NUM_LAYERS[1]}.",
+        lower_bound=limits.MACRO_NUM_LAYERS[0],
+        upper_bound=limits.MACRO_NUM_LAYERS[1],
     )
 
 

@@ -66,11 +66,28 @@ def read_architecture(path, search_space=None):
             f"{path} holds a {record['search_space']!r} architecture, but "
             f"search_space={search_space!r}."
         )
+    name, space_config, arc = record["search_space"], record["space_config"], record["arc"]
+    if not isinstance(name, str) or not isinstance(space_config, dict):
+        raise ValueError(
+            f"{path}: 'search_space' must be a string and 'space_config' a JSON object. "
+            f"Received: search_space={_short(name)}, space_config={_short(space_config)}"
+        )
+    try:  # The sizes are checked (`search_spaces.limits`) before anything is built.
+        space = get_space(name, **space_config)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: bad 'space_config' {_short(space_config)}: {e}") from None
+    if not isinstance(arc, (str, list)):
+        raise ValueError(f"{path}: 'arc' must be a string of integers. Received: {_short(arc)}")
     try:
-        space = get_space(record["search_space"], **record["space_config"])
-    except TypeError as e:
-        raise ValueError(f"{path}: bad 'space_config' {record['space_config']!r}: {e}") from None
-    return space, space.parse(str(record["arc"]))
+        return space, space.parse(arc)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _short(value, limit=200):
+    """`repr(value)`, cut to `limit` characters for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def ignore_fixed_arc(fixed_arc, arc_file, program=""):

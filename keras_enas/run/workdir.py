@@ -20,11 +20,10 @@ def prepare(workdir, config_dict):
         ValueError: if `workdir` holds a run with a different config (nothing in it is
             touched), since resuming it with other settings would mix two experiments.
     """
-    os.makedirs(workdir, exist_ok=True)
+    make_workdir(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
+        saved = read_config(workdir)
         diff = sorted(_diff(saved, json.loads(json.dumps(config_dict))))
         if diff:
             raise ValueError(
@@ -33,7 +32,42 @@ def prepare(workdir, config_dict):
                 "settings to resume it."
             )
         return
-    write_json(path, config_dict)
+    _write(path, config_dict)
+
+
+def make_workdir(workdir):
+    """Creates `workdir` (and its parents) and checks that files can be written in it.
+
+    Raises:
+        ValueError: one line naming `workdir` and the reason, if it is a file, cannot be
+            created, or is not writable (read-only or full file system).
+    """
+    workdir = os.fspath(workdir)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"`--workdir` must be a directory. Received: {workdir} is a file.")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write_test.{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"Cannot write in --workdir={workdir}: {_reason(e)}") from None
+
+
+def _write(path, obj):
+    """`write_json`, a write error (e.g. a full disk) as a one-line ValueError."""
+    try:
+        write_json(path, obj)
+    except OSError as e:
+        raise ValueError(f"Cannot write {path}: {_reason(e)}") from None
+
+
+def _reason(error):
+    """`[Errno 28] No space left on device` → `No space left on device (errno 28)`."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror} (errno {error.errno})"
+    return str(error)
 
 
 # Settings that may change when a run is resumed: where it lives, how long it runs.
@@ -91,11 +125,12 @@ def read_config(workdir):
 
     Raises:
         FileNotFoundError: if `workdir` holds no `config.json`.
+        ValueError: naming the file, if it is not a JSON object (corrupt, not UTF-8, a list).
     """
     path = os.path.join(os.fspath(workdir), CONFIG_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No run in {workdir}: {CONFIG_FILE} not found.")
-    return read_json(path)
+    return read_json(path, expect=dict)
 
 
 def restore_latest(manager):

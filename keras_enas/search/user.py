@@ -1,7 +1,6 @@
 """`ENAS`: ENAS weight sharing on a user's own Keras model and data (choice layers)."""
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -9,6 +8,7 @@ import tensorflow as tf
 
 from keras_enas import controller as controller_lib
 from keras_enas import reinforce
+from keras_enas.config import base as config_base
 from keras_enas.config.search import ControllerConfig
 from keras_enas.config.user import UserSearchConfig
 from keras_enas.run import logs, records
@@ -299,14 +299,16 @@ class ENAS(enas.ENASSearch):
         path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
         if not os.path.exists(path):
             raise ValueError(f"No search config in {workdir!r} (expected {path}).")
-        with open(path) as f:
-            saved = json.load(f)
+        saved = workdir_lib.read_config(workdir)  # a corrupt file or a JSON list: named
         if saved.get("search_space") != "user":
             raise ValueError(
                 f"{workdir!r} holds a {saved.get('search_space')!r} search, not a "
                 "user search; use keras_enas.load_search."
             )
-        config = UserSearchConfig.from_dict(saved["search"])
+        try:
+            config = config_base.from_dict(UserSearchConfig, saved.get("search"))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
         return cls(
             model, loss or saved["loss"], reward=reward, workdir=workdir, config=config, **kwargs
         )

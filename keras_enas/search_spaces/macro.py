@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base, space
+from keras_enas.search_spaces import base, limits, space
 
 # Original op ids 0..5 (general_child.py).
 MACRO_OPS = ("conv3", "sep3", "conv5", "sep5", "avgpool3", "maxpool3")
@@ -108,7 +108,8 @@ class MacroSpace(space.SearchSpace):
         num_layers: L (12 in the paper's search, 24 in `cifar10_macro_final.sh`).
 
     Raises:
-        ValueError: if `num_layers < 3` (two reduction stages need L // 3 >= 1).
+        ValueError: if `num_layers` is outside [3, 64] (`limits.MACRO_NUM_LAYERS`; two
+            reduction stages need L // 3 >= 1).
         TypeError: if `num_layers` is not an int.
 
     Example:
@@ -120,11 +121,7 @@ class MacroSpace(space.SearchSpace):
     name = "macro"
 
     def __init__(self, num_layers=12):
-        if isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer)):
-            raise TypeError(f"`num_layers` must be an int. Received: num_layers={num_layers!r}")
-        if num_layers < 3:
-            raise ValueError(f"`num_layers` must be >= 3. Received: num_layers={num_layers}")
-        self.num_layers = int(num_layers)
+        self.num_layers = limits.check_size("num_layers", num_layers, limits.MACRO_NUM_LAYERS)
         self.pool_layers = pool_layers(self.num_layers)
         steps = []
         for k in range(self.num_layers):

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base, space
+from keras_enas.search_spaces import base, limits, space
 
 # Original op ids 0..4 (micro_child.py).
 MICRO_OPS = ("sep3", "sep5", "avgpool3", "maxpool3", "identity")
@@ -111,7 +111,7 @@ class MicroSpace(space.SearchSpace):
         num_nodes: decided nodes per cell (B = num_nodes + 2; ENAS uses 5).
 
     Raises:
-        ValueError: if `num_nodes < 1`.
+        ValueError: if `num_nodes` is outside [1, 16] (`limits.MICRO_NUM_NODES`).
         TypeError: if `num_nodes` is not an int.
 
     Example:
@@ -124,11 +124,7 @@ class MicroSpace(space.SearchSpace):
     name = "micro"
 
     def __init__(self, num_nodes=5):
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
-            raise TypeError(f"`num_nodes` must be an int. Received: num_nodes={num_nodes!r}")
-        if num_nodes < 1:
-            raise ValueError(f"`num_nodes` must be >= 1. Received: num_nodes={num_nodes}")
-        self.num_nodes = int(num_nodes)
+        self.num_nodes = limits.check_size("num_nodes", num_nodes, limits.MICRO_NUM_NODES)
         steps = []
         for cell in CELL_TYPES:
             steps += [

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base, space
+from keras_enas.search_spaces import base, limits, space
 
 # Canonical activation order used by the shared layers (= the original repo's ids).
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
@@ -116,7 +116,8 @@ class RNNCellSpace(space.SearchSpace):
             `ARC_FORMATS`.
 
     Raises:
-        ValueError: if `num_nodes < 2` or `arc_format` is unknown.
+        ValueError: if `num_nodes` is outside [2, 32] (`limits.RNN_NUM_NODES`) or
+            `arc_format` is unknown.
         TypeError: if `num_nodes` is not an int.
 
     Example:
@@ -128,10 +129,7 @@ class RNNCellSpace(space.SearchSpace):
     name = "ptb_rnn"
 
     def __init__(self, num_nodes=12, arc_format="enas_lm"):
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
-            raise TypeError(f"`num_nodes` must be an int. Received: num_nodes={num_nodes!r}")
-        if num_nodes < 2:
-            raise ValueError(f"`num_nodes` must be >= 2. Received: num_nodes={num_nodes}")
+        num_nodes = limits.check_size("num_nodes", num_nodes, limits.RNN_NUM_NODES)
         if arc_format not in ARC_FORMATS:
             raise ValueError(
                 f"`arc_format` must be one of {sorted(ARC_FORMATS)}. "

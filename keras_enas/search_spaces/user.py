@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_enas.search_spaces import base, space
+from keras_enas.search_spaces import base, limits, space
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +47,22 @@ def _check_choice(i, choice):
         raise ValueError(
             f"`choices[{i}]['kind']` must be 'op' or 'input'. Received: {choice['kind']!r}"
         )
-    if not choice["candidates"]:
-        raise ValueError(f"Choice {choice['name']!r} has no candidates.")
+    name, candidates, k = choice["name"], choice["candidates"], choice["num_chosen"]
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`choices[{i}]['name']` must be a non-empty string. Received: {name!r}")
+    if not isinstance(candidates, (list, tuple)) or not candidates:
+        raise ValueError(f"Choice {name!r} must list its candidates. Received: {candidates!r}")
+    _size(f"choices[{i}] ({name}) candidates", len(candidates), limits.USER_NUM_CANDIDATES)
+    if k is not None or choice["kind"] == "op":
+        _size(f"choices[{i}] ({name}) num_chosen", k, limits.USER_NUM_CANDIDATES)
+
+
+def _size(name, value, bounds):
+    """`limits.check_size` with a wrong type reported as a ValueError (a bad file)."""
+    try:
+        return limits.check_size(name, value, bounds)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 class UserSpace(space.SearchSpace):
@@ -79,8 +93,11 @@ class UserSpace(space.SearchSpace):
     name = "user"
 
     def __init__(self, choices):
-        if not choices:
-            raise ValueError("`choices` must list at least one choice. Received: choices=[]")
+        if not isinstance(choices, (list, tuple)) or not choices:
+            raise ValueError(
+                f"`choices` must list at least one choice. Received: choices={choices!r}"
+            )
+        _size("number of choices", len(choices), limits.USER_NUM_CHOICES)
         names = set()
         for i, choice in enumerate(choices):
             _check_choice(i, choice)

@@ -14,6 +14,7 @@ from keras_enas.run import fit as fit_lib
 from keras_enas.run import records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import runner
+from keras_enas.search_spaces import limits
 from keras_enas.tasks import controller as controller_build
 from keras_enas.tasks.cifar.schedules import CosineRestarts
 from keras_enas.tasks.cifar.search_model import CIFARSearch
@@ -120,6 +121,14 @@ def run_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
     return result
 
 
+def _image_shape(shape):
+    """`run_info.json`'s image shape, each size within `search_spaces.limits`."""
+    if not isinstance(shape, list) or len(shape) != 3:
+        raise ValueError(f"`image_shape` must be [height, width, channels]. Received: {shape!r}")
+    bounds = (limits.IMAGE_SIDE, limits.IMAGE_SIDE, limits.IMAGE_CHANNELS)
+    return tuple(limits.check_size("image_shape", v, b) for v, b in zip(shape, bounds))
+
+
 def load_cifar_search(workdir, config, run_info, **kwargs):
     """Rebuilds a CIFAR-10 search from its saved config (no data); `keras_enas.load_search`.
 
@@ -147,9 +156,13 @@ def load_cifar_search(workdir, config, run_info, **kwargs):
             f"{workdir}/run_info.json lacks {missing}; it was written by an older "
             "version: re-run the search once to write it."
         )
-    config = config_base.from_dict(CIFARSearchConfig, config)
+    try:
+        config = config_base.from_dict(CIFARSearchConfig, config)
+        shape = _image_shape(run_info["image_shape"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{workdir}: config.json or run_info.json: {e}") from None
     batch = config.child.batch_size
-    images = np.zeros((batch, *run_info["image_shape"]), np.uint8)
+    images = np.zeros((batch, *shape), np.uint8)
     labels = np.zeros((batch,), np.int32)
     search = build_cifar_search(
         config,

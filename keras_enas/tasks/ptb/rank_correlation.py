@@ -20,9 +20,9 @@ import tensorflow as tf
 from absl import logging
 
 from keras_enas import rank_stats
+from keras_enas.config import base as config_base
 from keras_enas.config import ptb as ptb_config
 from keras_enas.config import ptb_final
-from keras_enas.config import search as search_config_lib
 from keras_enas.run import files
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import runner
@@ -37,6 +37,8 @@ def load_ptb_search_config(search_workdir):
 
     Raises:
         FileNotFoundError: if `search_workdir` has no `config.json`.
+        ValueError: naming the file, if it is not a PTB search config (corrupt, a JSON
+            list, unknown keys, values of the wrong type or out of bounds).
     """
     path = os.path.join(search_workdir or "", "config.json")
     if not os.path.exists(path):
@@ -44,17 +46,12 @@ def load_ptb_search_config(search_workdir):
             f"`search_workdir` must hold a search's config.json. "
             f"Received: search_workdir={search_workdir!r}"
         )
-    with open(path) as f:
-        d = json.load(f)
-    sections = {
-        "child": ptb_config.RNNChildConfig,
-        "controller": search_config_lib.ControllerConfig,
-        "search": search_config_lib.SearchConfig,
-    }
+    d = workdir_lib.read_config(search_workdir)
     d["workdir"] = search_workdir  # where it is now, wherever it ran
-    return ptb_config.PTBSearchConfig(
-        **{k: sections[k](**v) if k in sections else v for k, v in d.items()}
-    )
+    try:
+        return config_base.from_dict(ptb_config.PTBSearchConfig, d)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def reopen_ptb_search(search_config, vocab_size, reward_batches):

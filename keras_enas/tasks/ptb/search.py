@@ -13,7 +13,7 @@ from keras_enas.models import shared_rnn_lm
 from keras_enas.run import records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import runner
-from keras_enas.search_spaces import rnn
+from keras_enas.search_spaces import limits, rnn
 from keras_enas.tasks import controller as controller_build
 from keras_enas.tasks.ptb import callbacks as ptb_cb
 from keras_enas.tasks.ptb.search_model import PTBSearch
@@ -169,10 +169,14 @@ def load_ptb_search(workdir, config, run_info, **kwargs):
             f"{workdir} has no vocab_size in run_info.json; it was written by an "
             "older version: re-run the search once to write it."
         )
-    config = config_base.from_dict(PTBSearchConfig, config)
+    try:
+        config = config_base.from_dict(PTBSearchConfig, config)
+        vocab_size = limits.check_size("vocab_size", run_info["vocab_size"], limits.VOCAB_SIZE)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{workdir}: config.json or run_info.json: {e}") from None
     c = config.child
     batches = np.zeros((1, c.eval_batch_size, c.bptt), np.int32)
-    return config, build_ptb_search(config, run_info["vocab_size"], (batches, batches))
+    return config, build_ptb_search(config, vocab_size, (batches, batches))
 
 
 __all__ = ["build_ptb_search", "load_ptb_search", "run_ptb_search"]
