@@ -1,8 +1,9 @@
 """Shared ENAS child step vs the fixed model's train step on the same arcs (example CIFAR space).
 
-The fixed model holds only the blocks on the path to the output; the shared step runs
-every block. So arcs are timed twice: as sampled (uniform), and with the same ops but
-every block live, which compares like with like.
+The fixed model holds only the blocks on the path to the output; the shared step skips
+the blocks the arc cuts off (`search/user_liveness.py`). Arcs are timed as sampled
+(uniform) and with the same ops but every block live. Shared and fixed steps are timed
+in turn, so load changes during the run affect both alike.
 
 Prints JSON: per arc the median step time of the shared supernet (the ENAS child step,
 arc assigned in-graph) and of `fixed_model` for that arc (same loss, clipping and
@@ -35,15 +36,19 @@ def load_example():
     return module
 
 
-def median_time(step, repeats):
-    step()  # trace / warm up
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_medians(steps, repeats):
+    """Median seconds of each step, timed in turn (ABAB...) so that a change of the
+    machine's load during the run affects all of them alike."""
+    for step in steps:  # trace / warm up
         step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        step()
+    times = [[] for _ in steps]
+    for _ in range(repeats):
+        for step, row in zip(steps, times):
+            start = time.perf_counter()
+            step()
+            row.append(time.perf_counter() - start)
+    return [float(np.median(row)) for row in times]
 
 
 def live_blocks(arc):
@@ -98,9 +103,11 @@ def main():
         arcs.append(live)
     for arc in arcs:
         arc_t = tf.constant(arc)
-        t_shared = median_time(lambda a=arc_t: shared(x, y, a).numpy(), args.repeats)
         fixed = ke.fixed_model(supernet, arc)
-        t_fixed = median_time(fixed_step(fixed, x, y, search.grad_clip), args.repeats)
+        t_shared, t_fixed = interleaved_medians(
+            [lambda a=arc_t: shared(x, y, a).numpy(), fixed_step(fixed, x, y, search.grad_clip)],
+            args.repeats,
+        )
         rows.append(
             {
                 "arc": search.space.format_arc(arc),

@@ -86,6 +86,10 @@ class OpChoice(keras.layers.Layer):
         self.selection = self.add_weight(
             shape=(), dtype="int32", initializer="zeros", trainable=False, name="selection"
         )
+        self._candidate_spec = None
+        # Set by `keras_enas.ENAS` around a forward pass: a scalar bool tensor, false when
+        # the arc cuts this choice off from the model's output (then no candidate runs).
+        object.__setattr__(self, "live", None)
 
     @property
     def num_tokens(self):
@@ -97,7 +101,9 @@ class OpChoice(keras.layers.Layer):
 
     def build(self, input_shape):
         x = keras.KerasTensor(input_shape)
-        shapes = [tuple(c(x).shape) for c in self.candidates]
+        outputs = [c(x) for c in self.candidates]
+        shapes = [tuple(o.shape) for o in outputs]
+        self._candidate_spec = (shapes[0], outputs[0].dtype)
         if any(s != shapes[0] for s in shapes):
             raise ValueError(
                 f"Every candidate of OpChoice {self.name!r} must give the same "
@@ -112,7 +118,8 @@ class OpChoice(keras.layers.Layer):
         def run(candidate):
             return candidate(inputs, training=training)
 
-        if len(self.candidates) == 1:
+        zeros = self._zeros_branch(inputs)
+        if len(self.candidates) == 1 and zeros is None:
             return run(self.candidates[0])
         index = tf.convert_to_tensor(self.selection)
         if self.op_selection == "compute_all":
@@ -121,7 +128,22 @@ class OpChoice(keras.layers.Layer):
                 run(c) * tf.cast(mask[i], inputs.dtype) for i, c in enumerate(self.candidates)
             ]
             return tf.add_n(outputs)
-        return tf.switch_case(index, [lambda c=c: run(c) for c in self.candidates])
+        branches = [lambda c=c: run(c) for c in self.candidates]
+        if zeros is not None:  # a dead choice runs no candidate (and gets no gradient)
+            index = tf.where(self.live, index, len(branches))
+            branches.append(zeros)
+        return tf.switch_case(index, branches)
+
+    def _zeros_branch(self, inputs):
+        """A branch giving this choice's output as zeros, when `live` is set and the
+        output's shape is known but for the batch dimension; else None."""
+        if self.live is None or self._candidate_spec is None:
+            return None
+        shape, dtype = self._candidate_spec
+        if len(shape) < 1 or any(d is None for d in shape[1:]):
+            return None
+        size = tf.concat([tf.shape(inputs)[:1], tf.constant(shape[1:], tf.int32)], 0)
+        return lambda: tf.zeros(size, dtype)
 
     def get_config(self):
         config = super().get_config()

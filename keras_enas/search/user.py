@@ -14,7 +14,7 @@ from keras_enas.config.user import UserSearchConfig
 from keras_enas.run import logs, records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
-from keras_enas.search import derive, enas, user_data, user_schema
+from keras_enas.search import derive, enas, user_data, user_liveness, user_schema
 
 
 class ENAS(enas.ENASSearch):
@@ -97,6 +97,7 @@ class ENAS(enas.ENASSearch):
         self.config, self.workdir = config, workdir
         self.controller_updates = k.train_steps
         self._slots = user_schema.slots(model, space)
+        self._liveness = user_liveness.Liveness(model, self._slots)
         self._loss_fn = keras.losses.get(loss)
         if self._loss_fn is None:
             raise ValueError(f"`loss` must be a Keras loss. Received: loss={loss!r}")
@@ -159,9 +160,22 @@ class ENAS(enas.ENASSearch):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         return super().test_step((x, y))
 
-    def child_loss(self, x, y, arc, training):
+    def _forward(self, x, arc, training):
+        """The supernet on `x` as the child `arc`: selections set in-graph, and the
+        choices the arc cuts off from the output skipped (see `user_liveness`)."""
         user_schema.assign(self._slots, arc)
-        y_pred = self.child(x, training=training)
+        flags = self._liveness(arc)
+        layers = [layer for layer in self._liveness.op_choices if id(layer) in flags]
+        for layer in layers:
+            object.__setattr__(layer, "live", flags[id(layer)])
+        try:
+            return self.child(x, training=training)
+        finally:
+            for layer in layers:
+                object.__setattr__(layer, "live", None)
+
+    def child_loss(self, x, y, arc, training):
+        y_pred = self._forward(x, arc, training)
         loss = tf.reduce_mean(self._loss_fn(y, y_pred))
         for metric in self._metrics:
             metric.update_state(y, y_pred)
@@ -181,8 +195,7 @@ class ENAS(enas.ENASSearch):
         return self._arc_reward(x, y, arc)
 
     def _arc_reward(self, x, y, arc):
-        user_schema.assign(self._slots, arc)
-        return tf.cast(self._reward_fn(y, self.child(x, training=False)), tf.float32)
+        return tf.cast(self._reward_fn(y, self._forward(x, arc, False)), tf.float32)
 
     def fit(self, x=None, y=None, validation_data=None, epochs=1, callbacks=None, **kwargs):
         """`keras.Model.fit` on any data; the controller phase ends every epoch.
