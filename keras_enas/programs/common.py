@@ -4,6 +4,8 @@ import sys
 
 from absl import app, flags
 
+from keras_enas.run import quiet
+
 __all__ = ["start"]
 
 
@@ -18,7 +20,8 @@ def start(doc, define_flags, run, flag_values=flags.FLAGS):
     Args:
         doc: the program's usage text (its module docstring).
         define_flags: callable defining the program's flags in `flag_values`.
-        run: `run(argv) -> int`, the program's body, called once the flags are parsed.
+        run: `run(argv) -> int`, the program's body, called once the flags are parsed
+            (TensorFlow's start-up noise hidden unless `--verbosity` ≥ 1, `run/quiet.py`).
         flag_values: the `FlagValues` to define them in.
     """
     before = set(flag_values)
@@ -26,4 +29,9 @@ def start(doc, define_flags, run, flag_values=flags.FLAGS):
     for name in sorted(set(flag_values) - before):
         flag_values.register_key_flag_for_module(sys.argv[0], flag_values[name])
     sys.modules["__main__"].__doc__ = doc
-    app.run(run)
+
+    def quiet_run(argv):
+        quiet.quiet_tensorflow(flag_values["verbosity"].value)
+        return run(argv)
+
+    app.run(quiet_run)

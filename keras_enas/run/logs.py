@@ -1,5 +1,11 @@
-"""Per-epoch loggers and the checkpoint callback every run writes into its workdir."""
+"""Per-epoch loggers and the checkpoint callback every run writes into its workdir.
 
+Epochs are numbered from 1 everywhere a person reads them: `history.csv`, `log.jsonl` and
+the console (Keras' "Epoch 1/2", the progress lines). The learning rate has one
+TensorBoard tag: `epoch_lr` where the run logs `lr`, else Keras' `epoch_learning_rate`.
+"""
+
+import datetime
 import json
 import os
 import time
@@ -9,9 +15,32 @@ import keras
 from keras_enas.run.files import plain
 from keras_enas.run.progress import Progress
 
+__all__ = ["CSVLogger", "Checkpoint", "JsonlLogger", "TensorBoard", "run_loggers"]
+
+
+def utc_timestamp():
+    """The current time as ISO 8601 UTC to the second, e.g. `2026-12-05T07:03:29Z`."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CSVLogger(keras.callbacks.CSVLogger):
+    """Keras' `CSVLogger` with epochs numbered from 1, as in `log.jsonl` and the console."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' `TensorBoard` that adds no `learning_rate` tag when the logs hold `lr` already."""
+
+    def _collect_learning_rate(self, logs):
+        return logs if "lr" in logs else super()._collect_learning_rate(logs)
+
 
 class JsonlLogger(keras.callbacks.Callback):
-    """Appends one JSON line per epoch (all logs, wall time, sampled arcs) to `path`.
+    """Appends one JSON line per epoch (epoch from 1, UTC time, wall time, all logs, sampled
+    arcs) to `path`.
 
     Args:
         path: the `.jsonl` file (appended to, so a resumed run continues it).
@@ -28,7 +57,11 @@ class JsonlLogger(keras.callbacks.Callback):
         self._start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, "seconds": round(time.time() - self._start, 3)}
+        record = {
+            "epoch": epoch + 1,
+            "time": utc_timestamp(),
+            "seconds": round(time.time() - self._start, 3),
+        }
         record.update({k: plain(v) for k, v in (logs or {}).items()})
         if self.samples_from is not None and self.samples_from.samples:
             space = self.model.space
@@ -65,8 +98,8 @@ def run_loggers(workdir, manager, samples_from=None, log_every_secs=None):
     """
     progress = [Progress(log_every_secs)] if log_every_secs is not None else []
     return [
-        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+        CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        TensorBoard(os.path.join(workdir, "tensorboard")),
         JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=samples_from),
         Checkpoint(manager),
         *progress,

@@ -16,23 +16,30 @@ RUN_INFO_FILE = "run_info.json"
 def prepare(workdir, config_dict):
     """Creates `workdir` and writes `config.json`, or checks it on resume.
 
+    A resumed run may change only `RESUMABLE_KEYS` (e.g. a longer `search.num_epochs`
+    extends a search); `config.json` is then rewritten with the new values.
+
     Raises:
         ValueError: if `workdir` holds a run with a different config (nothing in it is
             touched), since resuming it with other settings would mix two experiments.
     """
     make_workdir(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
+    config_dict = json.loads(json.dumps(config_dict))
     if os.path.exists(path):
         saved = read_config(workdir)
-        diff = sorted(_diff(saved, json.loads(json.dumps(config_dict))))
+        diff = sorted(_diff(saved, config_dict))
         if diff:
             raise ValueError(
                 f"Working directory {workdir} holds a run with a different config "
                 f"(differs in: {', '.join(diff)}). Use a new --workdir, or the same "
                 "settings to resume it."
             )
-        return
-    _write(path, config_dict)
+        changed = sorted(_diff(saved, config_dict, keys_kept=()))
+        if not changed:
+            return
+        logging.info("%s: resumed with new %s", workdir, ", ".join(changed))
+    _write(path, config_dict)  # a resumed run records its new epoch count, paths
 
 
 def make_workdir(workdir):
@@ -74,15 +81,15 @@ def _reason(error):
 RESUMABLE_KEYS = ("workdir", "data_dir", "search.num_epochs")
 
 
-def _diff(a, b, prefix=""):
-    """Names of the leaves where nested dicts `a` and `b` differ (RESUMABLE_KEYS excluded)."""
+def _diff(a, b, prefix="", keys_kept=RESUMABLE_KEYS):
+    """Names of the leaves where nested dicts `a` and `b` differ (`keys_kept` excluded)."""
     out = []
     for key in sorted(set(a) | set(b)):
-        if prefix + key in RESUMABLE_KEYS:
+        if prefix + key in keys_kept:
             continue
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, prefix + key + ".")
+            out += _diff(va, vb, prefix + key + ".", keys_kept)
         elif va != vb:
             out.append(prefix + key)
     return out

@@ -221,7 +221,7 @@ class ENAS(enas.ENASSearch):
         if self.workdir:
             kwargs["initial_epoch"] = int(self.epochs_done.numpy())
             callbacks += [
-                keras.callbacks.CSVLogger(os.path.join(self.workdir, "history.csv"), append=True),
+                logs.CSVLogger(os.path.join(self.workdir, "history.csv"), append=True),
                 logs.JsonlLogger(os.path.join(self.workdir, "log.jsonl"), samples_from=phase),
                 logs.Checkpoint(self._manager),
             ]
