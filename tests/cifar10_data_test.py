@@ -20,8 +20,15 @@ SOURCE_STD = [0.2470, 0.2437, 0.2612]
 
 
 @pytest.fixture(scope="module")
-def data(shared_data):
+def real(shared_data):
+    """The real CIFAR-10 subset (e2e tests only)."""
     return cifar10.load_cifar10(shared_data / "cifar10", download=False)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_cifar10):
+    """The generated CIFAR-10 set (tests/tiny_data.py): 1000 training, 300 test images."""
+    return cifar10.load_cifar10(tiny_cifar10, download=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,9 @@ def _write_set(directory, train_sizes=(6,), test_size=4):
 # --- Loading the real files ----------------------------------------------------------------
 
 
-def test_real_subset_sizes_labels_and_balance(data):
+@pytest.mark.e2e
+def test_real_subset_sizes_labels_and_balance(real):
+    data = real
     assert data.x_train.shape == (10000, 32, 32, 3) and data.x_train.dtype == np.uint8
     assert data.x_test.shape == (5000, 32, 32, 3) and data.x_test.dtype == np.uint8
     assert data.y_train.dtype == np.int32 and data.y_test.dtype == np.int32
@@ -67,8 +76,10 @@ def test_real_subset_sizes_labels_and_balance(data):
         data.x_train[0, 0, 0, 0] = 1
 
 
-def test_real_channel_statistics_match_source(data, stats):
-    mean, std = stats
+@pytest.mark.e2e
+def test_real_channel_statistics_match_source(real):
+    data = real
+    mean, std = pipeline.standardizer(data.x_train)
     assert mean.dtype == np.float32 and mean.shape == std.shape == (3,)
     np.testing.assert_allclose(mean, SOURCE_MEAN, atol=1e-3)
     np.testing.assert_allclose(std, SOURCE_STD, atol=1e-3)
@@ -78,7 +89,9 @@ def test_real_channel_statistics_match_source(data, stats):
     np.testing.assert_allclose(small_std, some.std(axis=(0, 1, 2)), rtol=1e-5)
 
 
-def test_pixel_layout_matches_raw_file_bytes(data, shared_data):
+@pytest.mark.e2e
+def test_pixel_layout_matches_raw_file_bytes(real, shared_data):
+    data = real
     path = shared_data / "cifar10" / cifar10.BATCH_DIR / "data_batch_1"
     raw = path.read_bytes()
     # The pickled uint8 array is one contiguous run of bytes: find image 0's first pixels.
@@ -254,17 +267,18 @@ def test_tfds_fallback_when_files_are_missing(tmp_path):
 
 
 def test_validation_split_is_the_last_images(data):
+    n = len(data.x_train)
     (x_tr, y_tr), (x_va, y_va) = pipeline.split_validation(
         data.x_train, data.y_train, valid_fraction=0.1
     )
-    assert len(x_tr) == len(y_tr) == 9000 and len(x_va) == len(y_va) == 1000
-    np.testing.assert_array_equal(x_va, data.x_train[-1000:])
-    np.testing.assert_array_equal(y_va, data.y_train[-1000:])
-    np.testing.assert_array_equal(x_tr, data.x_train[:9000])
-    (x_tr, _), (x_va, _) = pipeline.split_validation(data.x_train, data.y_train, 5000)
-    assert x_tr.shape[0] == x_va.shape[0] == 5000 and np.shares_memory(x_va, data.x_train)
+    assert len(x_tr) == len(y_tr) == n - n // 10 and len(x_va) == len(y_va) == n // 10
+    np.testing.assert_array_equal(x_va, data.x_train[-(n // 10) :])
+    np.testing.assert_array_equal(y_va, data.y_train[-(n // 10) :])
+    np.testing.assert_array_equal(x_tr, data.x_train[: n - n // 10])
+    (x_tr, _), (x_va, _) = pipeline.split_validation(data.x_train, data.y_train, n // 2)
+    assert x_tr.shape[0] == x_va.shape[0] == n // 2 and np.shares_memory(x_va, data.x_train)
     (x_tr, _), (x_va, _) = pipeline.split_validation(data.x_train, data.y_train, num_valid=0)
-    assert len(x_tr) == 10000 and len(x_va) == 0
+    assert len(x_tr) == n and len(x_va) == 0
 
 
 @pytest.mark.parametrize(
@@ -297,7 +311,7 @@ def test_standardisation_gives_zero_mean_unit_std_on_train(data):
         data.x_train, data.y_train, valid_fraction=0.1
     )
     mean, std = pipeline.standardizer(x_tr)
-    batches = list(pipeline.eval_dataset(x_tr, y_tr, 1000, mean, std))
+    batches = list(pipeline.eval_dataset(x_tr, y_tr, 256, mean, std))
     images = np.concatenate([b[0].numpy() for b in batches]).astype(np.float64)
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y_tr)
     np.testing.assert_allclose(images.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)

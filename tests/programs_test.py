@@ -23,6 +23,8 @@ CONFIGS = {
     "rank_correlation": rank.RankCorrelationConfig,
 }
 OWN_FLAGS = {  # flags a program defines besides its config's
+    "search_ptb": ["dry_run"],
+    "search_cifar10": ["dry_run"],
     "train_ptb": ["dry_run"],
     "show_arc": ["search_space", "fixed_arc", "arc_file", "arc_format", "num_nodes", "json"],
     "draw_arc": ["search_space", "fixed_arc", "arc_file", "num_layers", "output"],

@@ -7,12 +7,11 @@ import urllib.error
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import absltest
 
 from keras_enas.data import ptb
-
-PTB_DIR = "/work/shared/data/ptb"
 
 
 def _write_ptb(data_dir, train, valid, test):
@@ -21,41 +20,45 @@ def _write_ptb(data_dir, train, valid, test):
             f.write(text)
 
 
+@pytest.fixture(scope="module")
+def real_ptb(shared_data):
+    """The real PTB (e2e tests only)."""
+    return ptb.load_ptb(shared_data / "ptb", download=False)
+
+
+@pytest.mark.e2e
+def test_real_token_counts_and_vocab(real_ptb):
+    data = real_ptb
+    assert data.train.shape == (929589,)
+    assert data.valid.shape == (73760,)
+    assert data.test.shape == (82430,)
+    assert data.vocab_size == 10000
+    for ids in (data.train, data.valid, data.test):
+        assert ids.dtype == np.int32
+        assert 0 <= int(ids.min()) <= int(ids.max()) <= 9999
+    assert list(data.vocab) == sorted(data.vocab)
+    assert "<unk>" in data.vocab and "N" in data.vocab
+
+
+@pytest.mark.e2e
+def test_real_text_round_trips(real_ptb):
+    data = real_ptb
+    eos = data.vocab.index("<eos>")
+    # The file starts " aer banknote berlitz ..." and every line ends with <eos>.
+    assert [data.vocab[i] for i in data.train[:3]] == ["aer", "banknote", "berlitz"]
+    assert int(data.train[-1]) == eos
+    assert int(np.sum(data.train == eos)) == 42068
+    assert int(np.sum(data.valid == eos)) == 3370
+    assert int(np.sum(data.test == eos)) == 3761
+
+
+def test_arrays_are_read_only(tiny_ptb):
+    data = ptb.load_ptb(tiny_ptb, download=False)
+    with pytest.raises(ValueError, match="read-only"):
+        data.train[0] = 1
+
+
 class LoadPTBTest(absltest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.data = ptb.load_ptb(PTB_DIR, download=False)
-
-    def test_real_token_counts_and_vocab(self):
-        data = self.data
-        self.assertEqual(data.train.shape, (929589,))
-        self.assertEqual(data.valid.shape, (73760,))
-        self.assertEqual(data.test.shape, (82430,))
-        self.assertEqual(data.vocab_size, 10000)
-        for ids in (data.train, data.valid, data.test):
-            self.assertEqual(ids.dtype, np.int32)
-            self.assertBetween(int(ids.min()), 0, 9999)
-            self.assertBetween(int(ids.max()), 0, 9999)
-        self.assertEqual(list(data.vocab), sorted(data.vocab))
-        self.assertIn("<unk>", data.vocab)
-        self.assertIn("N", data.vocab)
-
-    def test_real_text_round_trips(self):
-        data = self.data
-        eos = data.vocab.index("<eos>")
-        # The file starts " aer banknote berlitz ..." and every line ends with <eos>.
-        words = [data.vocab[i] for i in data.train[:3]]
-        self.assertEqual(words, ["aer", "banknote", "berlitz"])
-        self.assertEqual(int(data.train[-1]), eos)
-        self.assertEqual(int(np.sum(data.train == eos)), 42068)
-        self.assertEqual(int(np.sum(data.valid == eos)), 3370)
-        self.assertEqual(int(np.sum(data.test == eos)), 3761)
-
-    def test_arrays_are_read_only(self):
-        with self.assertRaisesRegex(ValueError, "read-only"):
-            self.data.train[0] = 1
-
     def test_tokenisation_and_vocab_order_on_small_files(self):
         with tempfile.TemporaryDirectory() as d:
             _write_ptb(d, " the cat \n a dog \n", " a cat \n", " the \n")

@@ -94,6 +94,8 @@ def test_missing_search_is_a_clear_error(tmp_path):
     assert "rank_correlation: error:" in proc.stderr and "config.json" in proc.stderr
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_rank_correlation_smoke_on_real_data(shared_data, tmp_path):
     search = subprocess.run(
         [

@@ -8,6 +8,8 @@ import pytest
 from cifar_test_utils import run_bin
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     workdir = tmp_path / "run"
     proc = run_bin(
@@ -47,6 +49,8 @@ def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     assert "fixed_arc: " + best["fixed_arc"] in proc.stdout
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
     """The micro user flow: search_cifar10 → best_architecture.json → train_cifar10 → export."""
     search_dir, final_dir = tmp_path / "search", tmp_path / "final"

@@ -114,6 +114,8 @@ def _bin(name, *args):
     )
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
     workdir = tmp_path / "run"
     proc = _bin(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from cifar_test_utils import run_bin
 
 # Loads the export in a fresh interpreter that never imports keras_enas.
@@ -22,6 +23,8 @@ print(json.dumps({"uint8": p8.numpy().tolist(), "float": pf.numpy().tolist(),
 """
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_train_cifar10_smoke_resume_and_export(shared_data, tmp_path):
     arc_file = tmp_path / "search" / "best_architecture.json"
     arc_file.parent.mkdir()

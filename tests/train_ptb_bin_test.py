@@ -23,6 +23,8 @@ def _train_ptb(*args):
     )
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_smoke_run_on_real_data(shared_data, tmp_path):
     workdir = tmp_path / "run"
     proc = _train_ptb(
@@ -60,6 +62,7 @@ def test_smoke_run_on_real_data(shared_data, tmp_path):
     assert os.listdir(workdir / "tensorboard")
 
 
+@pytest.mark.e2e
 def test_dry_run_prints_one_json_line_with_the_parameter_count(shared_data):
     proc = _train_ptb(
         "--flagfile=configs/ptb_final.flags", f"--data_dir={shared_data / 'ptb'}", "--dry_run"

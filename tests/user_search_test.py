@@ -56,8 +56,8 @@ def build_supernet():
 
 
 @pytest.fixture(scope="module")
-def data(shared_data):
-    d = cifar10.load_cifar10(shared_data / "cifar10", download=False)
+def data(tiny_cifar10):
+    d = cifar10.load_cifar10(tiny_cifar10, download=False)
     x = d.x_train[:640, ::2, ::2].astype("float32") / 255.0  # 16×16 for speed
     y = d.y_train[:640]
     train = tf.data.Dataset.from_tensor_slices((x[:512], y[:512])).batch(8)  # 64 steps

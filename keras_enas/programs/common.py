@@ -6,7 +6,7 @@ from absl import app, flags
 
 from keras_enas.run import quiet
 
-__all__ = ["start"]
+__all__ = ["define_search_dry_run", "start"]
 
 
 def start(doc, define_flags, run, flag_values=flags.FLAGS):
@@ -35,3 +35,14 @@ def start(doc, define_flags, run, flag_values=flags.FLAGS):
         return run(argv)
 
     app.run(quiet_run)
+
+
+def define_search_dry_run():
+    """Defines a search's `--dry_run` (an action, not a setting: not part of the config)."""
+    flags.DEFINE_bool(
+        "dry_run",
+        False,
+        "Print one JSON line — parameter count, number of architectures in the space, steps "
+        "per epoch and the run's wall time estimated from a few timed steps — and exit "
+        "without writing anything (no --workdir needed).",
+    )

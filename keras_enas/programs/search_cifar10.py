@@ -1,12 +1,17 @@
 r"""Search a CIFAR-10 network with ENAS (or random search): --search_space=macro or micro.
 
-Example:
+Examples:
     search_cifar10 --flagfile=configs/cifar10_macro_search_cpu.flags \
         --data_dir=../shared/data/cifar10 --workdir=runs/macro_cpu
+    search_cifar10 --flagfile=configs/cifar10_micro_search_cpu.flags \
+        --data_dir=../shared/data/cifar10 --dry_run
 
-Re-running the same command on the same --workdir resumes the search.
+Re-running the same command on the same --workdir resumes the search. --dry_run prints one
+JSON line (parameter count, architectures in the space, steps per epoch and the run's wall
+time estimated from a few timed steps) and writes nothing.
 """
 
+import json
 import os
 import sys
 
@@ -22,8 +27,9 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """Defines the search's flags (one per `CIFARSearchConfig` field)."""
+    """Defines the search's flags (one per `CIFARSearchConfig` field) and `--dry_run`."""
     cli.define_flags(CIFARSearchConfig)
+    common.define_search_dry_run()
 
 
 def _error(e):
@@ -38,7 +44,7 @@ def run(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         config = cli.config_from_flags(CIFARSearchConfig)
-        if not config.workdir:
+        if not config.workdir and not FLAGS.dry_run:
             raise ValueError(
                 "`--workdir` must be set: the search writes its config, "
                 "checkpoints and results there."
@@ -63,15 +69,12 @@ def run(argv):
         from keras_enas.tasks.cifar import search as cifar_search
 
         cifar_models.family(config.search_space)
-        workdir.prepare(config.workdir, config.to_dict())
+        if not FLAGS.dry_run:
+            workdir.prepare(config.workdir, config.to_dict())
     except (ValueError, TypeError, FileNotFoundError) as e:
         return _error(e)
-    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
-    logging.info("CIFAR-10: %d training, %d validation images", len(x_train), len(x_valid))
     mean, std = pipeline.standardizer(x_train)
-    result = cifar_search.run_cifar_search(
-        config,
+    inputs = dict(
         train_ds=pipeline.train_dataset(
             x_train, y_train, c.batch_size, mean, std, seed=config.seed, cutout=c.cutout_size
         ),
@@ -80,6 +83,13 @@ def run(argv):
         mean=mean,
         std=std,
     )
+    if FLAGS.dry_run:
+        print(json.dumps(cifar_search.describe_cifar_search(config, **inputs)))
+        return 0
+    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+        f.write(FLAGS.flags_into_string())
+    logging.info("CIFAR-10: %d training, %d validation images", len(x_train), len(x_valid))
+    result = cifar_search.run_cifar_search(config, **inputs)
     print(result["decoded_text"])
     print(f"fixed_arc: {result['fixed_arc']}")
     print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")

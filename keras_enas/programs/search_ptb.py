@@ -1,12 +1,16 @@
 r"""Search a recurrent cell on Penn Treebank with ENAS (or random search).
 
-Example:
+Examples:
     search_ptb --flagfile=configs/ptb_search_cpu.flags --data_dir=../shared/data/ptb \
         --workdir=runs/ptb_cpu
+    search_ptb --flagfile=configs/ptb_search_cpu.flags --data_dir=../shared/data/ptb --dry_run
 
-Re-running the same command on the same --workdir resumes the search.
+Re-running the same command on the same --workdir resumes the search. --dry_run prints one
+JSON line (parameter count, architectures in the space, steps per epoch and the run's wall
+time estimated from a few timed steps) and writes nothing.
 """
 
+import json
 import os
 import sys
 
@@ -22,8 +26,9 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """Defines the search's flags (one per `PTBSearchConfig` field)."""
+    """Defines the search's flags (one per `PTBSearchConfig` field) and `--dry_run`."""
     cli.define_flags(config_lib.PTBSearchConfig)
+    common.define_search_dry_run()
 
 
 def run(argv):
@@ -32,7 +37,7 @@ def run(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         config = cli.config_from_flags(config_lib.PTBSearchConfig)
-        if not config.workdir:
+        if not config.workdir and not FLAGS.dry_run:
             raise ValueError(
                 "`--workdir` must be set: the search writes its config, "
                 "checkpoints and results there."
@@ -43,21 +48,25 @@ def run(argv):
         from keras_enas.tasks.ptb import search as ptb_search
 
         data = ptb.load_ptb(config.data_dir)
-        workdir.prepare(config.workdir, config.to_dict())
+        if not FLAGS.dry_run:
+            workdir.prepare(config.workdir, config.to_dict())
     except (ValueError, FileNotFoundError) as e:
         print(f"search_ptb: error: {e}", file=sys.stderr)
         return 2
-    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
     c = config.child
-    logging.info("PTB: vocabulary %d, %d training tokens", data.vocab_size, len(data.train))
-    result = ptb_search.run_ptb_search(
-        config,
+    inputs = dict(
         train_ds=ptb.lm_dataset(data.train, c.batch_size, c.bptt),
         valid_ds=ptb.lm_dataset(data.valid, c.eval_batch_size, c.bptt),
         reward_batches=ptb.lm_batches(data.valid, c.eval_batch_size, c.bptt),
         vocab_size=data.vocab_size,
     )
+    if FLAGS.dry_run:
+        print(json.dumps(ptb_search.describe_ptb_search(config, **inputs)))
+        return 0
+    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+        f.write(FLAGS.flags_into_string())
+    logging.info("PTB: vocabulary %d, %d training tokens", data.vocab_size, len(data.train))
+    result = ptb_search.run_ptb_search(config, **inputs)
     print(result["decoded_text"])
     print(f"fixed_arc (original format): {result['fixed_arc']}")
     print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")

@@ -1,5 +1,6 @@
 """`SearchSpace`: the arc codec every space shares (parse, validate, format, sample)."""
 
+import math
 import re
 
 import numpy as np
@@ -58,6 +59,15 @@ class SearchSpace:
             stored_names[position] = names[i]
             self.num_choices[position] = choices[i]
         self.token_names = tuple(stored_names)
+
+    @property
+    def num_architectures(self):
+        """How many distinct arcs the space holds: the product of every token's choices.
+
+        E.g. the macro space of L layers and 6 ops: 6^L × 2^(L(L − 1)/2) (ENAS §3.1;
+        about 1.6 × 10^29 for L = 12). An exact Python int.
+        """
+        return math.prod(int(n) for n in self.num_choices)
 
     @property
     def arc_label(self):

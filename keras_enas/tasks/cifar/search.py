@@ -13,7 +13,7 @@ from keras_enas.models import cifar_models
 from keras_enas.run import fit as fit_lib
 from keras_enas.run import records
 from keras_enas.run import workdir as workdir_lib
-from keras_enas.search import runner
+from keras_enas.search import dry_run, runner
 from keras_enas.search_spaces import limits
 from keras_enas.tasks import controller as controller_build
 from keras_enas.tasks.cifar.schedules import CosineRestarts
@@ -121,6 +121,19 @@ def run_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
     return result
 
 
+def describe_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
+    """What `search_cifar10 --dry_run` prints: sizes and estimated wall time; writes nothing.
+
+    Args: as `run_cifar_search` (`config.workdir` may be unset).
+
+    Returns:
+        `dry_run.describe_search`'s dict.
+    """
+    search = build_cifar_search(config, reward_data, mean, std)
+    steps = fit_lib.steps_per_epoch(config.search.steps_per_epoch, train_ds)
+    return dry_run.describe_search(search, config, train_ds, valid_ds, steps)
+
+
 def _image_shape(shape):
     """`run_info.json`'s image shape, each size within `search_spaces.limits`."""
     if not isinstance(shape, list) or len(shape) != 3:
@@ -173,4 +186,4 @@ def load_cifar_search(workdir, config, run_info, **kwargs):
     return config, search
 
 
-__all__ = ["build_cifar_search", "load_cifar_search", "run_cifar_search"]
+__all__ = ["build_cifar_search", "describe_cifar_search", "load_cifar_search", "run_cifar_search"]

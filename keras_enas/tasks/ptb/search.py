@@ -10,9 +10,10 @@ from absl import logging
 from keras_enas.config import PTBSearchConfig
 from keras_enas.config import base as config_base
 from keras_enas.models import shared_rnn_lm
+from keras_enas.run import fit as fit_lib
 from keras_enas.run import records
 from keras_enas.run import workdir as workdir_lib
-from keras_enas.search import runner
+from keras_enas.search import dry_run, runner
 from keras_enas.search_spaces import limits, rnn
 from keras_enas.tasks import controller as controller_build
 from keras_enas.tasks.ptb import callbacks as ptb_cb
@@ -116,6 +117,22 @@ def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
     return result
 
 
+def describe_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
+    """What `search_ptb --dry_run` prints: sizes and estimated wall time; writes nothing.
+
+    Args: as `run_ptb_search` (`config.workdir` may be unset).
+
+    Returns:
+        `dry_run.describe_search`'s dict, with `vocab_size`.
+    """
+    search = build_ptb_search(config, vocab_size, reward_batches)
+    steps = fit_lib.steps_per_epoch(config.search.steps_per_epoch, train_ds)
+    return {
+        **dry_run.describe_search(search, config, train_ds, valid_ds, steps),
+        "vocab_size": int(vocab_size),
+    }
+
+
 def _derive_and_save(search, config, workdir):
     """Derives the best arc and writes `best_architecture.json`."""
     space = search.space
@@ -179,4 +196,4 @@ def load_ptb_search(workdir, config, run_info, **kwargs):
     return config, build_ptb_search(config, vocab_size, (batches, batches))
 
 
-__all__ = ["build_ptb_search", "load_ptb_search", "run_ptb_search"]
+__all__ = ["build_ptb_search", "describe_ptb_search", "load_ptb_search", "run_ptb_search"]
