@@ -156,3 +156,37 @@ def test_compute_all_equals_switch_case_and_masks_gradients():
         grads = tape.gradient(out, choice.candidates[1 - index].trainable_weights)
         np.testing.assert_allclose(out, expected, atol=1e-6)
         assert all(g is None or not np.any(g) for g in grads)
+
+
+@pytest.mark.parametrize("with_weights", [True, False])
+def test_weightless_candidates_run_masked_and_give_the_selected_op(with_weights):
+    """Pooling candidates run outside the switch_case (masked); the value and the input
+    gradient are still exactly the selected candidate's, in graph mode."""
+    pools = [
+        keras.layers.MaxPooling2D(3, 1, padding="same"),
+        keras.layers.AveragePooling2D(3, 1, padding="same"),
+    ]
+    conv = [keras.layers.Conv2D(4, 3, padding="same")] if with_weights else []
+    choice = ke.OpChoice(conv + pools, name="op")
+    x = tf.random.stateless_normal((2, 6, 6, 4), seed=(5, 6))
+    choice(x)  # build
+
+    @tf.function
+    def value_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = choice(x)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, x)
+
+    for i, candidate in enumerate(choice.candidates):
+        choice.selection.assign(i)
+        y, g = value_and_grad(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            expected = candidate(x)
+            loss = tf.reduce_sum(expected * expected)
+        g_expected = tape.gradient(loss, x)
+        np.testing.assert_allclose(y, expected, atol=1e-6)
+        np.testing.assert_allclose(g, g_expected, atol=1e-5)
+    assert value_and_grad.experimental_get_tracing_count() == 1
