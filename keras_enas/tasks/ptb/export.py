@@ -1,11 +1,17 @@
-"""SavedModel export of a final language model, plus `architecture.json` and its drawing."""
+"""SavedModel (and TFLite) export of a final language model, `architecture.json`, drawing."""
 
 import os
+import tempfile
 
 import tensorflow as tf
 
 from keras_enas.run import files, records
+from keras_enas.tasks import serving
 from keras_enas.tasks.ptb import architecture as arch_lib
+from keras_enas.tasks.ptb.lm_serving import LMServing
+
+VOCAB_FILE = "vocab.txt"
+TFLITE_FILE = "model.tflite"
 
 
 def write_architecture_files(directory, space, arc, extra=None):
@@ -28,42 +34,7 @@ def write_architecture_files(directory, space, arc, extra=None):
     return [path, records.draw_architecture(directory, space, arc)]
 
 
-class _Serving(tf.Module):
-    """The serving functions of a fixed LM; it holds the model's variables, not Keras."""
-
-    def __init__(self, model):
-        super().__init__(name="keras_enas_lm")
-        # Plain tf.Variables (the Keras model itself is only captured by the functions),
-        # so the SavedModel loads without Keras.
-        self.model_variables = [v.value for v in model.variables]
-        width = model.inputs[1].shape[-1]
-        tokens = tf.TensorSpec([None, None], tf.int32, name="token_ids")
-
-        def next_token_log_probs(token_ids, state):
-            logits, new_state = model([token_ids, state], training=False)  # (B, T, V)
-            return {"log_probs": tf.nn.log_softmax(logits), "state": new_state}
-
-        def sequence_log_likelihood(token_ids):
-            state = tf.zeros([tf.shape(token_ids)[0], width], tf.float32)
-            logits, _ = model([token_ids[:, :-1], state], training=False)  # (B, T-1, V)
-            nats = tf.nn.sparse_softmax_cross_entropy_with_logits(token_ids[:, 1:], logits)
-            log_likelihood = -tf.reduce_sum(nats, axis=1)  # (B,)
-            count = tf.cast(tf.shape(token_ids)[1] - 1, tf.float32)
-            return {
-                "log_likelihood": log_likelihood,
-                "perplexity": tf.exp(-log_likelihood / tf.maximum(count, 1.0)),
-            }
-
-        self.next_token_log_probs = tf.function(
-            next_token_log_probs,
-            input_signature=[tokens, tf.TensorSpec([None, width], tf.float32, name="state")],
-        )
-        self.sequence_log_likelihood = tf.function(
-            sequence_log_likelihood, input_signature=[tokens]
-        )
-
-
-def export_ptb_model(model, export_dir, space=None, arc=None, extra=None):
+def export_ptb_model(model, export_dir, space=None, arc=None, extra=None, vocab=None, tflite=False):
     """Exports a fixed LM as a SavedModel that serves without Keras or keras_enas.
 
     Signatures (also callable as attributes of `tf.saved_model.load(export_dir)`):
@@ -74,29 +45,62 @@ def export_ptb_model(model, export_dir, space=None, arc=None, extra=None):
     - `sequence_log_likelihood(token_ids int32 (B, T))` →
       `{"log_likelihood": (B,), "perplexity": (B,)}`: from a zero state, the summed
       log-probability of tokens 1..T−1 given their prefixes (token 0 is context
-      only; start PTB sentences with `<eos>`), and exp(−that / (T − 1)).
+      only; start PTB sentences with `<eos>`), and exp(−that / (T − 1)); a row of
+      one token scores 0 (perplexity 1).
+    - with `vocab`: `sequence_log_likelihood_words(words string (B, T))` → the same
+      plus `token_ids (B, T)`; a word not in the vocabulary counts as `<unk>` (and is
+      refused when the vocabulary has no `<unk>`). The vocabulary ships as
+      `assets/vocab.txt` (line k: the word of id k).
 
-    `architecture.json` and the drawing (`cell.png`) are written into `export_dir`.
+    A request of another rank, with B or T = 0, ids outside [0, V), a state of
+    another shape or not finite, or of another dtype is refused with
+    `InvalidArgumentError`, as is an answer that would not be finite.
+    `architecture.json` and the drawing (`cell.png`) are written into `export_dir`;
+    `tflite=True` also writes `model.tflite` (`next_token_log_probs` without the
+    request checks).
 
     Args:
         model: a model from `build_fixed_model`.
         export_dir: the SavedModel directory.
         space, arc: the architecture (None for the LSTM baseline).
         extra: optional dict merged into `architecture.json` (e.g. final perplexities).
+        vocab: the V words in id order (`PTBData.vocab`), or None (no words signature).
+        tflite: whether to write `model.tflite` too.
 
     Returns:
         `export_dir`.
 
+    Raises:
+        ValueError: if `vocab` does not hold V unique one-line words, or the TFLite
+            conversion fails.
+
     Example:
-    >>> export_ptb_model(lm, "runs/final/export", space, arc)  # doctest: +SKIP
+    >>> export_ptb_model(lm, "runs/final/export", space, arc, vocab=data.vocab)  # doctest: +SKIP
     >>> served = tf.saved_model.load("runs/final/export")  # no keras_enas needed
     >>> served.sequence_log_likelihood(tf.constant([[0, 5, 7]]))["perplexity"]  # doctest: +SKIP
     """
-    module = _Serving(model)
-    signatures = {
-        "next_token_log_probs": module.next_token_log_probs.get_concrete_function(),
-        "sequence_log_likelihood": module.sequence_log_likelihood.get_concrete_function(),
-    }
-    tf.saved_model.save(module, export_dir, signatures=signatures)
+    vocab_size = model.outputs[0].shape[-1]
+    if vocab is not None and len(vocab) != vocab_size:
+        raise ValueError(
+            f"`vocab` must hold the model's {vocab_size} words. Received {len(vocab)} words."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file = None if vocab is None else serving.write_lines(tmp, VOCAB_FILE, vocab)
+        module = LMServing(model, vocab_file)
+        signatures = {
+            "next_token_log_probs": module.next_token_log_probs.get_concrete_function(),
+            "sequence_log_likelihood": module.sequence_log_likelihood.get_concrete_function(),
+        }
+        if vocab is not None:
+            words = module.sequence_log_likelihood_words.get_concrete_function()
+            signatures["sequence_log_likelihood_words"] = words
+        tf.saved_model.save(module, export_dir, signatures=signatures)
+    if tflite:
+        lite = tf.function(module.lite_next_token_log_probs).get_concrete_function(
+            # Batch 1: TFLite lowers the RNN's tensor list only with a static element shape.
+            tf.TensorSpec([1, None], tf.int32, name="token_ids"),
+            tf.TensorSpec([1, module.width], tf.float32, name="state"),
+        )
+        serving.write_tflite(lite, module.model_variables, os.path.join(export_dir, TFLITE_FILE))
     write_architecture_files(export_dir, space, arc, extra)
     return export_dir
