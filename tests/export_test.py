@@ -17,6 +17,7 @@ from keras_enas.tasks.ptb import export
 
 V, H = 50, 12
 SENTENCE = [[3, 17, 4, 41, 9, 9, 28, 0, 5, 12, 33, 7]]
+VOCAB = ["<eos>", "<unk>"] + [f"word{i}" for i in range(V - 2)]
 
 # Runs in a fresh interpreter: only TensorFlow and NumPy, no keras_enas on the path.
 _SERVE = """
@@ -31,10 +32,16 @@ state = tf.zeros([tokens.shape[0], width])
 first = served.next_token_log_probs(token_ids=tokens[:, :5], state=state)
 second = served.next_token_log_probs(token_ids=tokens[:, 5:], state=first["state"])
 signature = served.signatures["sequence_log_likelihood"](token_ids=tokens)
+with open(f"{sys.argv[1]}/assets/vocab.txt", encoding="utf-8") as f:
+    vocab = f.read().splitlines()
+words = tf.constant([[vocab[i] for i in row] for row in json.loads(sys.argv[2])])
+by_words = served.signatures["sequence_log_likelihood_words"](words=words)
 print(json.dumps({
     "log_likelihood": total["log_likelihood"].numpy().tolist(),
     "perplexity": total["perplexity"].numpy().tolist(),
     "signature_log_likelihood": signature["log_likelihood"].numpy().tolist(),
+    "words_log_likelihood": by_words["log_likelihood"].numpy().tolist(),
+    "words_token_ids": by_words["token_ids"].numpy().tolist(),
     "log_probs": np.concatenate([first["log_probs"], second["log_probs"]], 1).tolist(),
     "keras_enas_imported": any(m.startswith("keras_enas") for m in sys.modules),
 }))
@@ -62,7 +69,7 @@ def test_export_serves_the_same_likelihood_in_a_fresh_process(cell, tmp_path):
     model = fixed_rnn.build_fixed_model(space, arc, V, H, cell=cell, init_range=0.4, seed=2)
     export_dir = tmp_path / "export"
     assert export.export_ptb_model(
-        model, str(export_dir), space, arc, extra={"final_test_ppl": 1.5}
+        model, str(export_dir), space, arc, extra={"final_test_ppl": 1.5}, vocab=VOCAB
     ) == str(export_dir)
     tokens = np.asarray(SENTENCE, np.int32)
     width = model.inputs[1].shape[-1]
@@ -73,6 +80,8 @@ def test_export_serves_the_same_likelihood_in_a_fresh_process(cell, tmp_path):
     assert not served["keras_enas_imported"]
     assert served["log_likelihood"][0] == pytest.approx(want, abs=1e-4)
     assert served["signature_log_likelihood"][0] == pytest.approx(want, abs=1e-4)
+    assert served["words_token_ids"] == SENTENCE  # words → ids through assets/vocab.txt
+    assert served["words_log_likelihood"][0] == pytest.approx(want, abs=1e-4)
     assert served["perplexity"][0] == pytest.approx(np.exp(-want / 11), rel=1e-4)
     np.testing.assert_allclose(served["log_probs"], log_probs, atol=1e-4)  # state carried
     record = json.load(open(export_dir / "architecture.json"))
@@ -95,3 +104,75 @@ def test_architecture_files_next_to_a_search_result(tmp_path):
     assert record["decoded"]["loose_ends"] == [7, 8]  # node 2 reads node 1
     with pytest.raises(ValueError, match=r"expected 16 tokens"):
         records.draw_architecture(str(tmp_path), space, [0, 1])
+
+
+# The README's way to load model.keras: `import keras_enas.layers` registers the custom layers.
+_LOAD_KERAS = """
+import sys
+import keras
+import numpy as np
+paths = sys.argv[1:]
+try:
+    keras.saving.load_model(paths[0])
+    print("loaded without keras_enas")
+except TypeError as e:
+    print("needs keras_enas:", "Could not locate class 'TiedEmbedding'" in str(e))
+import keras_enas.layers  # noqa: F401
+for path in paths:
+    model = keras.saving.load_model(path)
+    inputs = dict(np.load(path + ".inputs.npz"))
+    inputs = [inputs[k] for k in sorted(inputs)]
+    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    got = keras.ops.convert_to_numpy(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+    print("max_diff", float(np.abs(got - np.load(path + ".want.npy")).max()))
+"""
+
+
+def test_model_keras_loads_in_a_fresh_process_after_importing_keras_enas_layers(tmp_path):
+    from keras_enas.models import cifar_models
+    from keras_enas.search_spaces import get_space
+
+    space = rnn.RNNCellSpace(12, "original")
+    lm = fixed_rnn.build_fixed_model(space, space.parse(PTB_FINAL_ARC), V, H, seed=2)
+    micro = get_space("micro", num_nodes=5)
+    cnn = cifar_models.build_fixed_cnn(
+        micro,
+        micro.random_arc(3),
+        num_layers=3,
+        filters=4,
+        image_shape=(8, 8, 3),
+        use_aux_head=True,
+        drop_path_keep_prob=0.6,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    cases = {
+        "lm": (lm, [np.asarray(SENTENCE, np.int32), rng.normal(size=(1, H)).astype(np.float32)]),
+        "cnn": (cnn, [rng.normal(size=(2, 8, 8, 3)).astype(np.float32)]),
+    }
+    paths = []
+    for name, (model, inputs) in cases.items():
+        path = str(tmp_path / f"{name}.keras")
+        model.save(path)
+        np.savez(path + ".inputs.npz", **{f"x{i}": x for i, x in enumerate(inputs)})
+        outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+        np.save(path + ".want.npy", np.asarray(outputs[0]))
+        paths.append(path)
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=str(export.__file__).rsplit("/keras_enas/", 1)[0],
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_KERAS, *paths],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd="/",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "needs keras_enas: True"  # so the README says what to import
+    diffs = [float(line.split()[1]) for line in lines[1:]]
+    assert len(diffs) == 2 and max(diffs) < 1e-5, lines

@@ -18,7 +18,11 @@ served = tf.saved_model.load(sys.argv[1])
 images = np.random.default_rng(0).integers(0, 256, size=(5, 32, 32, 3)).astype(np.uint8)
 p8 = served.signatures["serving_default"](images=tf.constant(images))["probabilities"]
 pf = served.signatures["serve_float"](images=tf.constant(images, tf.float32))["probabilities"]
+names = served.signatures["serving_default"](images=tf.constant(images))["class_name"]
+lite = tf.lite.Interpreter(model_path=sys.argv[1] + "/model.tflite").get_signature_runner()
 print(json.dumps({"uint8": p8.numpy().tolist(), "float": pf.numpy().tolist(),
+                  "names": [n.decode() for n in names.numpy()],
+                  "tflite": lite(images=images)["probabilities"].tolist(),
                   "keras_enas": any(m.startswith("keras_enas") for m in sys.modules)}))
 """
 
@@ -44,6 +48,7 @@ def test_train_cifar10_smoke_resume_and_export(shared_data, tmp_path):
         f"--arc_file={arc_file}",
         f"--data_dir={shared_data / 'cifar10'}",
         f"--workdir={workdir}",
+        "--export_tflite",
     ]
     proc = run_bin("train_cifar10", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -80,4 +85,9 @@ def test_train_cifar10_smoke_resume_and_export(shared_data, tmp_path):
     assert probabilities.shape == (5, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(probabilities, np.asarray(out["float"]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(out["tflite"]), probabilities, atol=1e-4, rtol=0)
+    labels = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"]
+    labels.append("truck")  # batches.meta's label_names, shipped with the export
+    assert (export / "assets" / "class_names.txt").read_text().splitlines() == labels
+    assert out["names"] == [labels[i] for i in probabilities.argmax(axis=1)]
     assert os.listdir(workdir / "tensorboard") and (workdir / "model.keras").exists()

@@ -60,6 +60,9 @@ def test_smoke_run_on_real_data(shared_data, tmp_path):
     ):
         assert (workdir / name).exists(), name
     assert os.listdir(workdir / "tensorboard")
+    vocab = (workdir / "export" / "assets" / "vocab.txt").read_text().splitlines()
+    # Line k is the word of id k: the sorted training types (enas-reference.md §8.1).
+    assert len(vocab) == 10000 and vocab == sorted(set(vocab)) and "<unk>" in vocab
 
 
 @pytest.mark.e2e

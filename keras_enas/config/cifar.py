@@ -216,6 +216,11 @@ class CIFARFinalConfig(Validated):
         "ignored (with a notice).",
     )
     dry_run: bool = _field(False, "Print one JSON line with the parameter count and exit.")
+    export_tflite: bool = _field(
+        False,
+        "Also write export/model.tflite, a TensorFlow Lite model of the final network "
+        "(uint8 images of any batch size in, class probabilities out), beside the SavedModel.",
+    )
     child: CIFARChildConfig = dataclasses.field(default_factory=_macro_final_child)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     seed: int = _field(0, "Seed for weights, dropout and data order.", lower=0, upper=MAX_SEED)

@@ -211,6 +211,11 @@ class PTBFinalConfig(Validated):
         0, "Seed for weights, dropout masks and data order.", lower=0, upper=MAX_SEED
     )
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
+    export_tflite: bool = _field(
+        False,
+        "Also write export/model.tflite, a TensorFlow Lite model of the final network "
+        "(token ids and state in, next-token log-probabilities and state out; batch 1), beside the SavedModel.",
+    )
     workdir: Optional[str] = _field(
         None,
         "Working directory: config, logs, checkpoints, "

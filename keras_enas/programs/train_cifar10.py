@@ -92,6 +92,7 @@ def run(argv):
         std=std,
         space=space,
         arc=arc,
+        class_names=data.label_names,
     )
     print(
         f"final_test_accuracy: {results['final_test_accuracy']:.4f} after "

@@ -86,6 +86,7 @@ def run(argv):
         vocab_size=data.vocab_size,
         space=space,
         arc=arc,
+        vocab=data.vocab,
     )
     keys = ("final_valid_ppl", "final_test_ppl", "num_parameters", "epochs")
     print(json.dumps({k: results[k] for k in keys}))

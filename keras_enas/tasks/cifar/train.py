@@ -66,7 +66,7 @@ def build_trainer(config, model):
 def _identity(config, space, arc):
     """The settings that decide the trained weights: a resumed run must match them."""
     record = config.to_dict()
-    for key in ("fixed_arc", "arc_file", "dry_run", "data_dir", "workdir"):
+    for key in ("fixed_arc", "arc_file", "dry_run", "data_dir", "workdir", "export_tflite"):
         record.pop(key)
     for key in ("num_epochs", "test_steps"):  # a run may be extended, its tests resized
         record["train"].pop(key)
@@ -84,7 +84,9 @@ def prepare_workdir(config, space, arc):
     workdir_lib.prepare(config.workdir, _identity(config, space, arc))
 
 
-def run_cifar_training(config, train_ds, test_ds, mean, std, space=None, arc=None):
+def run_cifar_training(
+    config, train_ds, test_ds, mean, std, space=None, arc=None, class_names=None
+):
     """Trains (or resumes) a found network from scratch, tests it every epoch, exports it.
 
     Writes into `config.workdir`: `config.json` (the settings that decide the
@@ -100,6 +102,8 @@ def run_cifar_training(config, train_ds, test_ds, mean, std, space=None, arc=Non
         mean, std: per-channel statistics of the training split (baked into the export).
         space, arc: the architecture; None reads it from `config`
             (`cifar_architecture.resolve_architecture`).
+        class_names: the class names in label order (`CIFAR10Data.label_names`),
+            shipped with the export (default: "0", "1", ...).
 
     Returns:
         The dict written to `final_results.json`.
@@ -134,7 +138,7 @@ def run_cifar_training(config, train_ds, test_ds, mean, std, space=None, arc=Non
         shuffle=False,
         log_every_secs=t.log_every_secs,
     )
-    results = _test_and_export(config, trainer, test_ds, mean, std, space, arc)
+    results = _test_and_export(config, trainer, test_ds, (mean, std), space, arc, class_names)
     results["train_seconds_this_run"] = round(time.time() - start, 1)
     files.write_json(os.path.join(workdir, RESULTS_FILE), results)
     logging.info(
@@ -155,7 +159,7 @@ def _callbacks(config, space, model):
     ]
 
 
-def _test_and_export(config, trainer, test_ds, mean, std, space, arc):
+def _test_and_export(config, trainer, test_ds, statistics, space, arc, class_names):
     """Final test figures, `model.keras` and the SavedModel export; returns the results."""
     model, workdir = trainer.network, config.workdir
     results = {
@@ -169,7 +173,14 @@ def _test_and_export(config, trainer, test_ds, mean, std, space, arc):
     model.save(os.path.join(workdir, "model.keras"))
     extra = {k: results[k] for k in ("final_test_accuracy", "num_parameters", "epochs")}
     export.export_cifar_model(
-        model, os.path.join(workdir, "export"), mean, std, space, arc, extra=extra
+        model,
+        os.path.join(workdir, "export"),
+        *statistics,
+        space,
+        arc,
+        extra=extra,
+        class_names=class_names,
+        tflite=config.export_tflite,
     )
     return results
 

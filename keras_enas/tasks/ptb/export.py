@@ -55,7 +55,8 @@ def export_ptb_model(model, export_dir, space=None, arc=None, extra=None, vocab=
     A request of another rank, with B or T = 0, ids outside [0, V), a state of
     another shape or not finite, or of another dtype is refused with
     `InvalidArgumentError`, as is an answer that would not be finite.
-    `architecture.json` and the drawing (`cell.png`) are written into `export_dir`;
+    `architecture.json` (with `vocab_size` V and `state_size` S) and the drawing
+    (`cell.png`) are written into `export_dir`;
     `tflite=True` also writes `model.tflite` (`next_token_log_probs` without the
     request checks).
 
@@ -102,5 +103,6 @@ def export_ptb_model(model, export_dir, space=None, arc=None, extra=None, vocab=
             tf.TensorSpec([1, module.width], tf.float32, name="state"),
         )
         serving.write_tflite(lite, module.model_variables, os.path.join(export_dir, TFLITE_FILE))
-    write_architecture_files(export_dir, space, arc, extra)
+    sizes = {"vocab_size": vocab_size, "state_size": module.width}
+    write_architecture_files(export_dir, space, arc, {**sizes, **(extra or {})})
     return export_dir

@@ -80,7 +80,7 @@ def build_trainer(config, lm):
 def _identity(config, space, arc):
     """The settings that decide the trained weights: a resumed run must match them."""
     record = config.to_dict()
-    for key in ("fixed_arc", "arc_file", "arc_format", "num_nodes", "eval"):
+    for key in ("fixed_arc", "arc_file", "arc_format", "num_nodes", "eval", "export_tflite"):
         record.pop(key)
     record["train"].pop("num_epochs")  # a run may be extended
     record["architecture"] = arch_lib.architecture_record(space, arc)
@@ -98,7 +98,9 @@ def prepare_workdir(config, space=None, arc=None):
     workdir_lib.prepare(config.workdir, _identity(config, space, arc))
 
 
-def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, space=None, arc=None):
+def run_ptb_training(
+    config, train_ds, valid_tokens, test_tokens, vocab_size, space=None, arc=None, vocab=None
+):
     """Trains (or resumes) the final model, evaluates it and exports it.
 
     Writes into `config.workdir`: `config.json` (the settings that decide the weights),
@@ -112,6 +114,8 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
         valid_tokens, test_tokens: 1-D token streams of the whole splits.
         vocab_size: V.
         space, arc: the architecture; None reads it from `config` (`resolve_architecture`).
+        vocab: the V words in id order (`PTBData.vocab`): the export then ships
+            `assets/vocab.txt` and scores words; None exports ids only.
 
     Returns:
         The dict written to `final_results.json`.
@@ -148,7 +152,9 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
     )
     if trainer.averaging:  # ASGD: the final model is the average
         trainer.swap_averages()
-    results = _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc)
+    results = _evaluate_and_export(
+        config, lm, trainer, (valid_tokens, test_tokens), space, arc, vocab
+    )
     results["seconds_this_run"] = round(time.time() - start, 1)
     files.write_json(os.path.join(workdir, RESULTS_FILE), results)
     logging.info(
@@ -159,9 +165,10 @@ def run_ptb_training(config, train_ds, valid_tokens, test_tokens, vocab_size, sp
     return results
 
 
-def _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, arc):
+def _evaluate_and_export(config, lm, trainer, splits, space, arc, vocab):
     """Whole-split valid/test perplexities, `model.keras` and the SavedModel export."""
     e, workdir = config.eval, config.workdir
+    valid_tokens, test_tokens = splits
     start = time.time()
     valid = evaluate.perplexity(lm, valid_tokens, e.batch_size, e.bptt)
     test = evaluate.perplexity(lm, test_tokens, e.batch_size, e.bptt)
@@ -173,6 +180,8 @@ def _evaluate_and_export(config, lm, trainer, valid_tokens, test_tokens, space, 
         space,
         arc,
         extra={"final_valid_ppl": valid["ppl"], "final_test_ppl": test["ppl"]},
+        vocab=vocab,
+        tflite=config.export_tflite,
     )
     return {
         "final_valid_ppl": valid["ppl"],
