@@ -45,6 +45,37 @@ _API = {
     "UserSpace": "keras_enas.search_spaces.user",
 }
 
+# The public API (loaded lazily through `__getattr__`); tests/public_api_test.py keeps it
+# equal to `_API`.
+__all__ = [
+    "build_ptb_search",
+    "Controller",
+    "ControllerConfig",
+    "ControllerPhase",
+    "ControllerTrainer",
+    "derive",
+    "ENAS",
+    "ENASSearch",
+    "fixed_model",
+    "InputChoice",
+    "load_search",
+    "load_user_search",
+    "OpChoice",
+    "PTBSearch",
+    "PTBSearchConfig",
+    "register_space",
+    "ResetStates",
+    "RNNCellSpace",
+    "run_ptb_search",
+    "set_architecture",
+    "SharedRNNCell",
+    "SharedRNNLM",
+    "space_of",
+    "SpaceSpec",
+    "UserSearchConfig",
+    "UserSpace",
+]
+
 
 def __getattr__(name):
     if name not in _API:

@@ -5,6 +5,8 @@ from matplotlib import figure as mpl_figure
 from matplotlib import patches
 from matplotlib import path as mpl_path
 
+__all__ = ["Canvas", "CHAR", "HEIGHT", "label_width", "UNIT"]
+
 UNIT = 0.75  # inches per layout unit; fonts are in points, so this fixes their scale
 CHAR = 0.1  # approximate width of one 10 pt character, in layout units
 HEIGHT = 0.44  # box height, in layout units

@@ -8,8 +8,13 @@ change). Outside a search the layers run their `selection` (initially candidate 
 input 0 / every skip off).
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
+
+__all__ = ["CHOICE_LAYERS", "InputChoice", "OP_SELECTIONS", "OpChoice", "REDUCTIONS"]
 
 REDUCTIONS = ("sum", "mean", "concat")
 OP_SELECTIONS = ("switch_case", "compute_all")
@@ -71,7 +76,13 @@ class OpChoice(keras.layers.Layer):
     ...                   keras.layers.MaxPooling2D(3, 1, padding="same")], name="block1")
     """
 
-    def __init__(self, candidates, name=None, op_selection="switch_case", **kwargs):
+    def __init__(
+        self,
+        candidates: Sequence[keras.layers.Layer | Callable[[], keras.layers.Layer]],
+        name: str | None = None,
+        op_selection: str = "switch_case",
+        **kwargs: Any,
+    ) -> None:
         _check_name(name, "OpChoice")
         super().__init__(name=name, **kwargs)
         if isinstance(candidates, keras.layers.Layer) or not candidates:
@@ -206,7 +217,13 @@ class InputChoice(keras.layers.Layer):
     >>> skip = InputChoice(num_chosen=1, reduction="sum", name="skip")([h0, h1])
     """
 
-    def __init__(self, num_chosen=1, reduction="sum", name=None, **kwargs):
+    def __init__(
+        self,
+        num_chosen: int | None = 1,
+        reduction: str = "sum",
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         _check_name(name, "InputChoice")
         super().__init__(name=name, **kwargs)
         if num_chosen is not None and (

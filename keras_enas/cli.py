@@ -10,6 +10,8 @@ import typing
 
 from absl import flags
 
+__all__ = ["config_from_flags", "define_flags"]
+
 _SECTION_PREFIX = {
     "child": "child_",
     "controller": "controller_",

@@ -1,6 +1,8 @@
 """The controller: one LSTM policy θ that samples an arc by walking a space's decision steps."""
 
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -8,6 +10,8 @@ from keras import ops
 
 from keras_enas import controller_schema as schema
 from keras_enas.search_spaces import base
+
+__all__ = ["Controller"]
 
 
 class Controller(keras.Model):
@@ -51,18 +55,18 @@ class Controller(keras.Model):
 
     def __init__(
         self,
-        steps,
-        initial_anchors=0,
-        hidden_size=100,
-        temperature=None,
-        tanh_constant=None,
-        init_range=0.1,
-        seed=None,
-        skip_target=0.4,
-        sample_order=None,
-        name="controller",
-        **kwargs,
-    ):
+        steps: Sequence[base.OpChoice | base.InputChoice | base.SkipChoice | base.AnchorStep],
+        initial_anchors: int = 0,
+        hidden_size: int = 100,
+        temperature: float | None = None,
+        tanh_constant: float | None = None,
+        init_range: float = 0.1,
+        seed: int | None = None,
+        skip_target: float = 0.4,
+        sample_order: Sequence[int] | None = None,
+        name: str = "controller",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         steps = tuple(steps)
         schema.check_arguments(

@@ -4,6 +4,8 @@ import numpy as np
 
 from keras_enas.search_spaces import base
 
+__all__ = ["check_arguments", "sample_order", "vocabularies"]
+
 
 def vocabularies(steps):
     """Maps each op vocabulary to `(num_ops, bias_init)`, checking the choices agree."""

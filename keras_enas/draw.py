@@ -8,6 +8,8 @@ import numpy as np
 from keras_enas import canvas, layout
 from keras_enas.search_spaces import macro, micro, rnn
 
+__all__ = ["ACTIVATION_LABELS", "COLORS", "draw", "figure", "FORMATS", "OP_LABELS"]
+
 FORMATS = ("png", "svg")
 ACTIVATION_LABELS = {"tanh": "tanh", "relu": "ReLU", "identity": "identity", "sigmoid": "sigmoid"}
 OP_LABELS = {

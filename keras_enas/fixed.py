@@ -1,5 +1,7 @@
 """`fixed_model`: the plain Keras model of one architecture of a supernet with choice layers."""
 
+from collections.abc import Mapping, Sequence
+
 import keras
 import numpy as np
 
@@ -36,7 +38,12 @@ def _reduce(layer, inputs, value):
     return reducer(name=layer.name)(chosen)
 
 
-def fixed_model(model, architecture, copy_weights=False, name=None):
+def fixed_model(
+    model: keras.Model,
+    architecture: Mapping[str, int | Sequence[int]] | Sequence[int] | str,
+    copy_weights: bool = False,
+    name: str | None = None,
+) -> keras.Model:
     """Returns a fresh Keras model holding only the chosen candidates of `model`.
 
     Each `OpChoice` is replaced by a clone of its chosen candidate, each `InputChoice`

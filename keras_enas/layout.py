@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = ["layered_layout", "Layout", "node_depths"]
+
 
 def node_depths(inputs):
     """Returns the depth of every node of a DAG: the longest path from a source.

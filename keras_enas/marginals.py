@@ -7,6 +7,8 @@ import numpy as np
 from keras_enas.search_spaces import base
 from keras_enas.search_spaces import space as space_lib
 
+__all__ = ["controller_marginals", "heatmap_groups", "Marginals", "token_names"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Marginals:

@@ -5,6 +5,8 @@ import io
 import numpy as np
 from matplotlib import figure as mpl_figure
 
+__all__ = ["column_label", "figure_png", "heatmap_figure"]
+
 
 def heatmap_figure(names, matrix, title, column_label="choice"):
     """One heat map: a row per decision, a column per choice, colour = probability.

@@ -2,6 +2,14 @@
 
 import numpy as np
 
+__all__ = [
+    "average_ranks",
+    "bootstrap_interval",
+    "kendall_tau",
+    "rank_correlations",
+    "spearman_rho",
+]
+
 
 def _pairs(x, y):
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)

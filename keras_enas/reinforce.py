@@ -1,8 +1,18 @@
 """REINFORCE for the controller: rewards, moving-average baseline, loss and gradient aggregation."""
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import ops
+
+__all__ = [
+    "ControllerTrainer",
+    "entropy_bonus_reward",
+    "MovingAverageBaseline",
+    "ppl_reward",
+    "reinforce_loss",
+]
 
 
 def ppl_reward(mean_cross_entropy, reward_constant=80.0):
@@ -98,18 +108,18 @@ class ControllerTrainer(keras.layers.Layer):
 
     def __init__(
         self,
-        controller,
-        learning_rate=1e-3,
-        beta_1=0.0,
-        epsilon=1e-3,
-        optimizer=None,
-        baseline_decay=0.99,
-        entropy_weight=0.0,
-        skip_weight=0.0,
-        num_aggregate=1,
-        name="controller_trainer",
-        **kwargs,
-    ):
+        controller: keras.Model,
+        learning_rate: float = 1e-3,
+        beta_1: float = 0.0,
+        epsilon: float = 1e-3,
+        optimizer: keras.optimizers.Optimizer | None = None,
+        baseline_decay: float = 0.99,
+        entropy_weight: float = 0.0,
+        skip_weight: float = 0.0,
+        num_aggregate: int = 1,
+        name: str = "controller_trainer",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         if not isinstance(num_aggregate, int) or num_aggregate < 1:
             raise ValueError(

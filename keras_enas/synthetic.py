@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["match_reward", "target_token_probability", "train_on_reward"]
+
 
 def match_reward(target, noise_std=0.0, offset=0.0, scale=1.0, seed=0):
     """`R(arc) = scale · (offset + mean(arc == target) + noise)`, noise ~ N(0, noise_std²).

@@ -4,6 +4,21 @@ import dataclasses
 import numbers
 import typing
 
+__all__ = [
+    "check",
+    "field",
+    "from_dict",
+    "MAX_BATCH_SIZE",
+    "MAX_BPTT",
+    "MAX_EPOCHS",
+    "MAX_FILTERS",
+    "MAX_HIDDEN_SIZE",
+    "MAX_SAMPLES",
+    "MAX_SEED",
+    "MAX_STEPS",
+    "Validated",
+]
+
 # Upper bounds of the size fields (every size has one, so that a typo is a one-line error,
 # not gigabytes of weights or minibatches; README "Failure behaviour" lists them). Search
 # space sizes (`num_nodes`, `num_layers`) use `keras_enas.search_spaces.limits`.

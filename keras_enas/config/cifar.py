@@ -15,6 +15,15 @@ from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
 from keras_enas.search_spaces import limits, registry
 
+__all__ = [
+    "CIFAR_SPACES",
+    "CIFARChildConfig",
+    "CIFARDataConfig",
+    "CIFARFinalConfig",
+    "CIFARSearchConfig",
+    "TrainConfig",
+]
+
 # The registered CIFAR-10 spaces (their `SpaceSpec.task` is "cifar").
 CIFAR_SPACES = registry.space_names("cifar")
 

@@ -15,6 +15,8 @@ from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
 from keras_enas.search_spaces import limits
 
+__all__ = ["MAX_SHARED_CELL_WEIGHTS", "PTBSearchConfig", "RNNChildConfig", "shared_cell_weights"]
+
 # The shared cell's weight banks grow as N^2 H^2; the paper's N = 12, H = 1000 has 0.53e9.
 MAX_SHARED_CELL_WEIGHTS = 1_000_000_000
 

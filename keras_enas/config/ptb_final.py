@@ -21,6 +21,14 @@ from keras_enas.config.base import (
 from keras_enas.config.base import field as _field
 from keras_enas.search_spaces import limits
 
+__all__ = [
+    "FinalEvalConfig",
+    "FinalModelConfig",
+    "FinalTrainConfig",
+    "PTB_FINAL_ARC",
+    "PTBFinalConfig",
+]
+
 # scripts/ptb_final.sh: the cell of the paper's figure, original format, N = 12.
 PTB_FINAL_ARC = "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1"
 

@@ -10,6 +10,8 @@ from keras_enas.config.ptb_final import (
     FinalTrainConfig,
 )
 
+__all__ = ["RankCorrelationConfig"]
+
 
 def _small_model():
     """The ptb_final_cpu.flags model: hidden 200, lighter dropouts for a short budget."""

@@ -5,6 +5,8 @@ import dataclasses
 from keras_enas.config.base import MAX_EPOCHS, MAX_HIDDEN_SIZE, MAX_SAMPLES, MAX_STEPS, Validated
 from keras_enas.config.base import field as _field
 
+__all__ = ["ControllerConfig", "SearchConfig"]
+
 
 @dataclasses.dataclass(frozen=True)
 class ControllerConfig(Validated):

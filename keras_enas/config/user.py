@@ -6,6 +6,8 @@ from keras_enas.config.base import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SAMPLES, MAX_
 from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig
 
+__all__ = ["UserSearchConfig"]
+
 
 def _user_controller():
     # θ updates per epoch-end phase: fewer than the paper's 2000 per CIFAR epoch, since a

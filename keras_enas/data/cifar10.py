@@ -8,6 +8,8 @@ from typing import Tuple
 
 import numpy as np
 
+__all__ = ["BATCH_DIR", "CIFAR10Data", "LABEL_NAMES", "load_cifar10", "read_batch_file"]
+
 BATCH_DIR = "cifar-10-batches-py"
 LABEL_NAMES = (
     "airplane",

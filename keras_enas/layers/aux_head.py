@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from keras_enas.layers import cell_blocks
 
+__all__ = ["AuxHead"]
+
 
 @keras.saving.register_keras_serializable(package="keras_enas")
 class AuxHead(keras.layers.Layer):

@@ -4,6 +4,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = [
+    "batch_stat_norm",
+    "BatchStatNorm",
+    "BN_EPSILON",
+    "BN_MOMENTUM",
+    "CalibrateInputs",
+    "conv2d",
+    "FactorizedReduction",
+    "make_norm",
+    "ReLUConvBN",
+]
+
 BN_MOMENTUM = 0.9  # micro_child.py / image_ops.batch_norm: decay 0.9
 BN_EPSILON = 1e-3  # image_ops.batch_norm (the per-path sep-conv BN of the search uses 1e-5)
 

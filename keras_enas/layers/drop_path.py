@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+__all__ = ["drop_path_layers", "DropPathSchedule", "ScheduledDropPath", "set_drop_path_progress"]
+
 
 @keras.saving.register_keras_serializable(package="keras_enas")
 class ScheduledDropPath(keras.layers.Layer):

@@ -5,6 +5,8 @@ import keras
 from keras_enas.layers import cell_blocks
 from keras_enas.layers.drop_path import ScheduledDropPath
 
+__all__ = ["fixed_cell", "fixed_op", "SepConv"]
+
 
 @keras.saving.register_keras_serializable(package="keras_enas")
 class SepConv(keras.layers.Layer):

@@ -7,6 +7,8 @@ from keras import ops
 # Keras' variational-mask mixin: one dropout mask per sequence, reset by `keras.layers.RNN`.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+__all__ = ["FixedRNNCell", "OUTPUT_MODES"]
+
 # Canonical activation names (= `search_spaces.rnn.ACTIVATIONS`).
 _ACTIVATIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda x: x, "sigmoid": ops.sigmoid}
 OUTPUT_MODES = ("loose_ends", "all_nodes")

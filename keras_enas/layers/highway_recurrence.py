@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+__all__ = ["activate", "highway_recurrence", "NUM_ACTIVATIONS"]
+
 # Canonical activation order (= `search_spaces.rnn.ACTIVATIONS`): tanh, relu, identity, sigmoid.
 NUM_ACTIVATIONS = 4
 

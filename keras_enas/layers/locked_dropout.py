@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+__all__ = ["apply_mask", "dropout_mask"]
+
 
 def dropout_mask(shape, rate, seed, dtype="float32"):
     """A dropout mask `m ∈ {0, 1/(1−rate)}` of `shape`, or None when `rate == 0`.

@@ -6,6 +6,19 @@ import tensorflow as tf
 
 from keras_enas.layers import cell_blocks
 
+__all__ = [
+    "compute_all_pair",
+    "max_pool3",
+    "NUM_OPS",
+    "op_masks",
+    "pool_or_identity",
+    "select_sep_weights",
+    "SEP_BN_EPSILON",
+    "sep_conv",
+    "split_channels",
+    "switch_op",
+]
+
 NUM_OPS = 5  # MICRO_OPS: 0 sep3, 1 sep5, 2 avgpool3, 3 maxpool3, 4 identity
 SEP_BN_EPSILON = 1e-5  # micro_child._enas_conv: fused_batch_norm(epsilon=1e-5)
 

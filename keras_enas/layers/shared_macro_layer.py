@@ -9,6 +9,8 @@ from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.micro_ops import max_pool3
 from keras_enas.search_spaces.macro import MACRO_OPS
 
+__all__ = ["batch_norm", "BN_EPSILON", "BN_MOMENTUM", "SharedMacroLayer"]
+
 BN_MOMENTUM = 0.9  # reference §4.1: the original's batch norm decay 0.9, epsilon 1e-5.
 BN_EPSILON = 1e-5
 

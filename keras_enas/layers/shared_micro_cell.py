@@ -6,6 +6,16 @@ import tensorflow as tf
 
 from keras_enas.layers import cell_blocks, micro_ops
 
+__all__ = [
+    "combine_loose_ends",
+    "OP_SELECTIONS",
+    "SEP_KERNELS",
+    "SharedMicroCell",
+    "switch_case_nodes",
+    "traced_switch_case_cell",
+    "WEIGHT_SHARINGS",
+]
+
 OP_SELECTIONS = ("compute_all", "switch_case")
 WEIGHT_SHARINGS = ("fine", "coarse")  # per (node, slot, input) / per (node, input)
 SEP_KERNELS = (3, 5)  # op ids 0, 1 (MICRO_OPS); 2 avgpool3, 3 maxpool3, 4 identity

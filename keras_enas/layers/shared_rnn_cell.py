@@ -1,10 +1,14 @@
 """`SharedRNNCell`: all candidate weights of the ENAS recurrent cell; runs the one an arc picks."""
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_enas.layers import highway_recurrence
+
+__all__ = ["OUTPUT_MODES", "SharedRNNCell"]
 
 OUTPUT_MODES = ("loose_ends", "all_nodes")
 _LAYOUT_KEYS = ("prev_positions", "act_positions", "activation_table")
@@ -97,14 +101,14 @@ class SharedRNNCell(keras.layers.Layer):
 
     def __init__(
         self,
-        num_nodes,
-        hidden_size,
-        token_layout,
-        share_by_activation=True,
-        output_mode="loose_ends",
-        init_range=0.04,
-        **kwargs,
-    ):
+        num_nodes: int,
+        hidden_size: int,
+        token_layout: Any,
+        share_by_activation: bool = True,
+        output_mode: str = "loose_ends",
+        init_range: float = 0.04,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         for name, value in (("num_nodes", num_nodes), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["Standardize"]
+
 
 class Standardize(keras.layers.Layer):
     """`(x / 255 − mean) / std` per channel, the CIFAR-10 preprocessing of reference §8.2.

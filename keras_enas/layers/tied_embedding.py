@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+__all__ = ["TiedEmbedding"]
+
 
 @keras.saving.register_keras_serializable(package="keras_enas")
 class TiedEmbedding(keras.layers.Layer):

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+__all__ = ["tied_softmax_cross_entropy"]
+
 # Below this target probability the loss is recomputed exactly from the logits.
 _TINY = 1e-30
 

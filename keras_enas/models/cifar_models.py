@@ -21,6 +21,19 @@ those entries for any registered CIFAR space.
 from keras_enas.layers.drop_path import DropPathSchedule, drop_path_layers
 from keras_enas.search_spaces import get_space, registry
 
+__all__ = [
+    "build_fixed_cnn",
+    "build_shared_cnn",
+    "family",
+    "final_callbacks",
+    "macro_options",
+    "micro_final_callbacks",
+    "micro_options",
+    "no_final_callbacks",
+    "options_from_config",
+    "space_from_config",
+]
+
 
 def macro_options(child, final=False, jit_compile=False):
     """Macro builder kwargs from a `CIFARChildConfig`: `filters`, `dropout`."""

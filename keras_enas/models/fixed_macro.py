@@ -7,6 +7,8 @@ from keras_enas.layers.cell_blocks import FactorizedReduction
 from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.shared_macro_layer import batch_norm
 
+__all__ = ["build_fixed_macro"]
+
 
 def _op(x, op, filters, prefix):
     """One op in the pre-activation order of the fixed model (reference §2(b)).

@@ -8,6 +8,8 @@ from keras_enas.layers.fixed_micro_cell import fixed_cell
 from keras_enas.models.shared_micro import check_layers, pool_layers
 from keras_enas.search_spaces.micro import MicroCells
 
+__all__ = ["AUX_LOSS_WEIGHT", "build_fixed_micro_cnn", "count_parameters"]
+
 AUX_LOSS_WEIGHT = 0.4  # micro_child._build_train: loss = CE + 0.4 · aux CE
 
 

@@ -8,6 +8,8 @@ from keras_enas.layers.fixed_rnn_cell import FixedRNNCell
 from keras_enas.layers.tied_embedding import TiedEmbedding
 from keras_enas.search_spaces import rnn as rnn_space
 
+__all__ = ["build_fixed_model", "CELLS", "copy_shared_weights", "num_parameters"]
+
 CELLS = ("enas", "lstm")
 
 

@@ -7,6 +7,8 @@ from keras_enas.layers.cell_blocks import FactorizedReduction
 from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.shared_macro_layer import SharedMacroLayer, batch_norm
 
+__all__ = ["SharedMacroCNN"]
+
 
 class SharedMacroCNN(keras.Model):
     """Every macro network of a `MacroSpace`, with weights shared per (layer, op) (ENAS §2.3).

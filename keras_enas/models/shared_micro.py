@@ -14,6 +14,8 @@ from keras_enas.layers.cell_blocks import (
 from keras_enas.layers.shared_micro_cell import SharedMicroCell
 from keras_enas.search_spaces.micro import MicroSpace
 
+__all__ = ["check_layers", "pool_layers", "SharedMicroCNN"]
+
 
 def pool_layers(num_layers):
     """Indices of the two reduction cells among `num_layers + 2`: `[n, 2n + 1]`, n = L // 3."""

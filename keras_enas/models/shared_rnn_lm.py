@@ -1,11 +1,16 @@
 """`SharedRNNLM`: the shared-weight PTB language model, the child during the RNN search."""
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_enas.layers import locked_dropout, tied_softmax
 from keras_enas.layers.shared_rnn_cell import SharedRNNCell
+from keras_enas.search_spaces.rnn import RNNCellSpace
+
+__all__ = ["SharedRNNLM"]
 
 _RATES = ("drop_e", "drop_i", "drop_x", "drop_l", "drop_o")
 
@@ -56,21 +61,21 @@ class SharedRNNLM(keras.Model):
 
     def __init__(
         self,
-        space,
-        vocab_size,
-        hidden_size,
-        num_nodes=None,
-        drop_e=0.1,
-        drop_i=0.2,
-        drop_x=0.75,
-        drop_l=0.25,
-        drop_o=0.75,
-        init_range=0.04,
-        share_by_activation=True,
-        output_mode="loose_ends",
-        seed=None,
-        **kwargs,
-    ):
+        space: RNNCellSpace,
+        vocab_size: int,
+        hidden_size: int,
+        num_nodes: int | None = None,
+        drop_e: float = 0.1,
+        drop_i: float = 0.2,
+        drop_x: float = 0.75,
+        drop_l: float = 0.25,
+        drop_o: float = 0.75,
+        init_range: float = 0.04,
+        share_by_activation: bool = True,
+        output_mode: str = "loose_ends",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if num_nodes is None:
             if not hasattr(space, "num_nodes"):

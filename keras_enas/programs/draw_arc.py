@@ -14,7 +14,7 @@ from keras_enas import draw
 from keras_enas.programs import arc_flags, common
 from keras_enas.search_spaces import get_spec
 
-__all__ = ["main"]
+__all__ = ["define_flags", "main", "run"]
 
 FLAGS = flags.FLAGS
 

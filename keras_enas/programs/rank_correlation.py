@@ -20,7 +20,7 @@ from keras_enas import cli
 from keras_enas.config import rank
 from keras_enas.programs import common
 
-__all__ = ["main"]
+__all__ = ["define_flags", "main", "run"]
 
 
 def define_flags():

@@ -14,7 +14,7 @@ from absl import flags, logging
 
 from keras_enas.programs import arc_flags, common
 
-__all__ = ["main"]
+__all__ = ["define_flags", "main", "run"]
 
 FLAGS = flags.FLAGS
 

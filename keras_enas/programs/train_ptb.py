@@ -22,7 +22,7 @@ from keras_enas import cli
 from keras_enas.config import ptb_final
 from keras_enas.programs import common
 
-__all__ = ["main"]
+__all__ = ["define_flags", "main", "run"]
 
 FLAGS = flags.FLAGS
 

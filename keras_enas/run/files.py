@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+__all__ = ["MAX_JSON_BYTES", "plain", "read_json", "write_json"]
+
 
 def plain(value):
     """`value` as a JSON-ready Python value (numpy scalars/arrays and tensors converted)."""

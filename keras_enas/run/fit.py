@@ -5,6 +5,8 @@ import tensorflow as tf
 from keras_enas.run import logs
 from keras_enas.run import workdir as workdir_lib
 
+__all__ = ["check_workdir", "fit_resumable", "steps_per_epoch"]
+
 
 def check_workdir(workdir, deterministic=False):
     """Checks that `workdir` is set and turns on op determinism if asked.

@@ -15,7 +15,7 @@ import keras
 from keras_enas.run.files import plain
 from keras_enas.run.progress import Progress
 
-__all__ = ["CSVLogger", "Checkpoint", "JsonlLogger", "TensorBoard", "run_loggers"]
+__all__ = ["Checkpoint", "CSVLogger", "JsonlLogger", "run_loggers", "TensorBoard", "utc_timestamp"]
 
 
 def utc_timestamp():

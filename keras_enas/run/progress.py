@@ -5,6 +5,8 @@ import time
 import keras
 from absl import logging
 
+__all__ = ["format_seconds", "Progress"]
+
 
 def format_seconds(seconds):
     """`3725.2` → `"1h02m05s"`, `65` → `"1m05s"`, `7.3` → `"7s"`."""

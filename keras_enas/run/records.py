@@ -11,6 +11,19 @@ from absl import logging
 from keras_enas.run.files import read_json, write_json
 from keras_enas.search_spaces import get_space, registry
 
+__all__ = [
+    "ARCHITECTURE_FILE",
+    "BEST_ARCHITECTURE",
+    "draw_architecture",
+    "drawing_name",
+    "ignore_fixed_arc",
+    "load_record",
+    "NOTE",
+    "read_architecture",
+    "result_record",
+    "write_result",
+]
+
 BEST_ARCHITECTURE = "best_architecture.json"
 ARCHITECTURE_FILE = "architecture.json"
 NOTE = (

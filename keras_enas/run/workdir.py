@@ -8,6 +8,19 @@ from absl import logging
 
 from keras_enas.run.files import read_json, write_json
 
+__all__ = [
+    "checkpoint_manager",
+    "CONFIG_FILE",
+    "make_workdir",
+    "prepare",
+    "read_config",
+    "read_run_info",
+    "restore_latest",
+    "RESUMABLE_KEYS",
+    "RUN_INFO_FILE",
+    "write_run_info",
+]
+
 CONFIG_FILE = "config.json"
 # What rebuilding a run needs beyond its config (e.g. the vocabulary size); see `load_search`.
 RUN_INFO_FILE = "run_info.json"

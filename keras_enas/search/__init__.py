@@ -1,1 +1,3 @@
 """The ENAS search loop: the only package that sees both the child and the controller."""
+
+__all__ = []

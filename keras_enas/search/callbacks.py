@@ -7,6 +7,8 @@ from absl import logging
 
 from keras_enas import marginals as marginals_lib
 
+__all__ = ["ControllerPhase"]
+
 
 class ControllerPhase(keras.callbacks.Callback):
     """Runs `search.controller_phase` at the end of each epoch and adds its figures.
@@ -24,7 +26,13 @@ class ControllerPhase(keras.callbacks.Callback):
         num_marginal_samples: arcs the marginals are estimated from (0: none).
     """
 
-    def __init__(self, num_updates=None, every=1, num_logged=10, num_marginal_samples=0):
+    def __init__(
+        self,
+        num_updates: int | None = None,
+        every: int = 1,
+        num_logged: int = 10,
+        num_marginal_samples: int = 0,
+    ) -> None:
         super().__init__()
         self.num_updates, self.every, self.num_logged = num_updates, every, num_logged
         self.num_marginal_samples = num_marginal_samples

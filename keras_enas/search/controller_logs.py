@@ -7,6 +7,8 @@ import tensorflow as tf
 from keras_enas import marginals as marginals_lib
 from keras_enas import marginals_plot
 
+__all__ = ["MarginalsTensorBoard"]
+
 
 class MarginalsTensorBoard(keras.callbacks.Callback):
     """Writes the controller's marginals to TensorBoard after each controller phase.

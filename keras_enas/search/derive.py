@@ -4,11 +4,17 @@ Sample several arcs from the trained policy (or uniformly, for random search), s
 each on validation data, keep the best; it is then retrained from scratch.
 """
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["derive", "pick_batch", "pick_batches"]
 
-def derive(search, num_samples, scoring="minibatch", num_batches=1):
+
+def derive(
+    search: Any, num_samples: int, scoring: str = "minibatch", num_batches: int = 1
+) -> list[dict[str, Any]]:
     """Samples `num_samples` arcs and ranks the distinct ones by validation score.
 
     Args:

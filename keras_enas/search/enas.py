@@ -7,9 +7,15 @@ trains the policy θ with REINFORCE on validation rewards (ENAS §2.2). With
 baseline with the same weight-sharing budget (Li & Talwalkar 2019).
 """
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_enas.search_spaces.space import SearchSpace
+
+__all__ = ["ENASSearch"]
 
 
 class ENASSearch(keras.Model):
@@ -26,7 +32,16 @@ class ENASSearch(keras.Model):
         seed: seed of the search's own random draws (random arcs, reward batches).
     """
 
-    def __init__(self, space, child, trainer, strategy="enas", grad_clip=0.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        space: SearchSpace,
+        child: keras.Model,
+        trainer: keras.Model,
+        strategy: str = "enas",
+        grad_clip: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if strategy not in ("enas", "random"):
             raise ValueError(

@@ -1,13 +1,18 @@
 """`load_search`: reopen a finished or stopped search from its working directory."""
 
+import os
+from typing import Any
+
 from absl import logging
 
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import runner
 from keras_enas.search_spaces import registry
 
+__all__ = ["load_search"]
 
-def load_search(workdir, **kwargs):
+
+def load_search(workdir: str | os.PathLike, **kwargs: Any) -> Any:
     """Rebuilds a search from `<workdir>/config.json` and restores its newest checkpoint.
 
     No data are read: the sizes the data gave the run (vocabulary, image shape,

@@ -7,6 +7,8 @@ from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
 from keras_enas.search import controller_logs, derive
 
+__all__ = ["derive_best", "fit_search", "prepare_run", "search_trackables"]
+
 
 def prepare_run(config):
     """Checks `config.workdir`, sets op determinism if asked, writes or checks `config.json`.

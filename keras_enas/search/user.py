@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -53,15 +55,15 @@ class ENAS(enas.ENASSearch):
 
     def __init__(
         self,
-        model,
-        loss,
-        reward=None,
-        metrics=None,
-        optimizer=None,
-        workdir=None,
-        config=None,
-        **settings,
-    ):
+        model: keras.Model,
+        loss: str | Callable | keras.losses.Loss,
+        reward: str | Callable | keras.metrics.Metric | None = None,
+        metrics: Sequence[str | keras.metrics.Metric] | None = None,
+        optimizer: keras.optimizers.Optimizer | None = None,
+        workdir: str | os.PathLike | None = None,
+        config: UserSearchConfig | None = None,
+        **settings: Any,
+    ) -> None:
         config = _resolve(config, settings)
         space = user_schema.space_of(model)
         user_schema.set_op_selection(model, "compute_all" if config.jit_compile else "switch_case")
@@ -197,7 +199,15 @@ class ENAS(enas.ENASSearch):
     def _arc_reward(self, x, y, arc):
         return tf.cast(self._reward_fn(y, self._forward(x, arc, False)), tf.float32)
 
-    def fit(self, x=None, y=None, validation_data=None, epochs=1, callbacks=None, **kwargs):
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        validation_data: Any = None,
+        epochs: int = 1,
+        callbacks: Sequence[keras.callbacks.Callback] | None = None,
+        **kwargs: Any,
+    ) -> keras.callbacks.History | None:
         """`keras.Model.fit` on any data; the controller phase ends every epoch.
 
         With a `workdir`, `epochs` is the total: a resumed search continues after the
@@ -259,7 +269,9 @@ class ENAS(enas.ENASSearch):
             for arc in arcs
         ]
 
-    def best_architecture(self, num_samples=None, validation_data=None):
+    def best_architecture(
+        self, num_samples: int | None = None, validation_data: Any = None
+    ) -> dict[str, int | list[int]]:
         """Samples arcs from the policy, scores them, returns the best (ENAS §2.2 derive).
 
         Args:
@@ -327,7 +339,13 @@ class ENAS(enas.ENASSearch):
         )
 
 
-def load_user_search(workdir, model, loss=None, reward=None, **kwargs):
+def load_user_search(
+    workdir: str | os.PathLike,
+    model: keras.Model,
+    loss: str | Callable | keras.losses.Loss | None = None,
+    reward: str | Callable | keras.metrics.Metric | None = None,
+    **kwargs: Any,
+) -> ENAS:
     """Reopens a user search from its workdir: `ENAS.from_workdir(workdir, model, ...)`."""
     return ENAS.from_workdir(workdir, model, loss=loss, reward=reward, **kwargs)
 
@@ -364,4 +382,4 @@ def _resolve(config, settings):
     return dataclasses.replace(config, **settings)
 
 
-__all__ = ["ENAS", "load_user_search"]
+__all__ = ["ENAS", "load_registered", "load_user_search"]

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["fixed_batch", "random_batch", "reward_function", "to_tensors", "train_metrics"]
+
 
 def _accuracy_for(loss):
     """The accuracy metric matching a loss, by name (as `compile(metrics=["accuracy"])`)."""

@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from keras_enas.choices import InputChoice, OpChoice
 
+__all__ = ["Liveness"]
+
 
 def _functional_nodes(model):
     """`model`'s nodes from the outputs towards the inputs, or None if not functional."""

@@ -1,5 +1,7 @@
 """A model's choice layers: the `UserSpace` they declare, and setting their selections."""
 
+from collections.abc import Mapping, Sequence
+
 import keras
 import numpy as np
 
@@ -99,7 +101,7 @@ def _input_names_op(layer):
     return []
 
 
-def space_of(model):
+def space_of(model: keras.Model) -> UserSpace:
     """Infers the `UserSpace` of a model containing OpChoice/InputChoice layers.
 
     Raises:
@@ -129,7 +131,9 @@ def assign(slot_list, arc):
             layer.selection.assign(arc[start : start + count])
 
 
-def set_architecture(model, architecture):
+def set_architecture(
+    model: keras.Model, architecture: Mapping[str, int | Sequence[int]] | Sequence[int] | str
+) -> np.ndarray:
     """Sets the selections of `model`'s choices to `architecture` (eagerly).
 
     Args:
@@ -156,4 +160,12 @@ def set_op_selection(model, op_selection):
         layer.op_selection = op_selection
 
 
-__all__ = ["choice_layers", "set_architecture", "set_op_selection", "space_of"]
+__all__ = [
+    "assign",
+    "choice_layers",
+    "describe",
+    "set_architecture",
+    "set_op_selection",
+    "slots",
+    "space_of",
+]

@@ -10,6 +10,16 @@ states that stand for earlier nodes: input and skip choices attend over them
 import dataclasses
 from typing import Optional, Tuple
 
+__all__ = [
+    "AnchorStep",
+    "arc_length",
+    "InputChoice",
+    "OpChoice",
+    "SAMPLING_STEPS",
+    "SkipChoice",
+    "validate_steps",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class OpChoice:

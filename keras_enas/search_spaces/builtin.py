@@ -9,6 +9,8 @@ from keras_enas.search_spaces.registry import SpaceSpec, register_space
 from keras_enas.search_spaces.rnn import RNNCellSpace
 from keras_enas.search_spaces.user import UserSpace
 
+__all__ = ["infer_macro", "infer_micro", "infer_rnn"]
+
 
 def infer_rnn(num_tokens, arc_format=None, num_nodes=None):
     """ptb_rnn size from an arc's length: original has 2N - 1 tokens, enas_lm 2(N - 1)."""

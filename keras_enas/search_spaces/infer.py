@@ -2,6 +2,8 @@
 
 from keras_enas.search_spaces import get_space, registry
 
+__all__ = ["infer_space"]
+
 
 def infer_space(search_space, fixed_arc, **sizes):
     """Builds the search space of `fixed_arc`, inferring its size from the arc's length.

@@ -8,6 +8,18 @@ The configs (`keras_enas/config/`) use the same constants as their fields' bound
 
 import numbers
 
+__all__ = [
+    "check_size",
+    "IMAGE_CHANNELS",
+    "IMAGE_SIDE",
+    "MACRO_NUM_LAYERS",
+    "MICRO_NUM_NODES",
+    "RNN_NUM_NODES",
+    "USER_NUM_CANDIDATES",
+    "USER_NUM_CHOICES",
+    "VOCAB_SIZE",
+]
+
 # ptb_rnn: nodes N of the recurrent cell, node 0 included (paper: 12; enas_lm: 10).
 RNN_NUM_NODES = (2, 32)
 # macro: layers L of the whole network (paper: 12 in the search, 24 in the final).

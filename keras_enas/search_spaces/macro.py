@@ -6,6 +6,8 @@ import numpy as np
 
 from keras_enas.search_spaces import base, limits, space
 
+__all__ = ["MACRO_OPS", "MacroNetwork", "MacroSpace", "node_name", "pool_layers"]
+
 # Original op ids 0..5 (general_child.py).
 MACRO_OPS = ("conv3", "sep3", "conv5", "sep5", "avgpool3", "maxpool3")
 

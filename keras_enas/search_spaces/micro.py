@@ -6,6 +6,8 @@ import numpy as np
 
 from keras_enas.search_spaces import base, limits, space
 
+__all__ = ["Cell", "CELL_TYPES", "MICRO_OPS", "MicroCells", "MicroSpace"]
+
 # Original op ids 0..4 (micro_child.py).
 MICRO_OPS = ("sep3", "sep5", "avgpool3", "maxpool3", "identity")
 CELL_TYPES = ("normal", "reduce")

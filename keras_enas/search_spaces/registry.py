@@ -11,6 +11,8 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 
+__all__ = ["get_spec", "load_object", "register_space", "space_names", "SpaceSpec"]
+
 _SPECS = {}
 
 
@@ -82,7 +84,7 @@ def load_object(import_string):
     return getattr(importlib.import_module(module), attribute)
 
 
-def register_space(spec, overwrite=False):
+def register_space(spec: SpaceSpec, overwrite: bool = False) -> SpaceSpec:
     """Registers a search space: one call makes it known to every consumer.
 
     Args:

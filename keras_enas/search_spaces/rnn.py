@@ -6,6 +6,8 @@ import numpy as np
 
 from keras_enas.search_spaces import base, limits, space
 
+__all__ = ["ACTIVATIONS", "ARC_FORMATS", "ArcFormat", "RNNCell", "RNNCellSpace"]
+
 # Canonical activation order used by the shared layers (= the original repo's ids).
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
 
@@ -128,7 +130,7 @@ class RNNCellSpace(space.SearchSpace):
 
     name = "ptb_rnn"
 
-    def __init__(self, num_nodes=12, arc_format="enas_lm"):
+    def __init__(self, num_nodes: int = 12, arc_format: str = "enas_lm") -> None:
         num_nodes = limits.check_size("num_nodes", num_nodes, limits.RNN_NUM_NODES)
         if arc_format not in ARC_FORMATS:
             raise ValueError(

@@ -7,6 +7,8 @@ import numpy as np
 
 from keras_enas.search_spaces import base
 
+__all__ = ["SearchSpace"]
+
 
 class SearchSpace:
     """Base class of a search space: a decision schema plus the codec of its arcs.

@@ -6,10 +6,14 @@ drawings and exports can rebuild it from `best_architecture.json` without the mo
 """
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from keras_enas.search_spaces import base, limits, space
+
+__all__ = ["UserArchitecture", "UserSpace"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +96,7 @@ class UserSpace(space.SearchSpace):
 
     name = "user"
 
-    def __init__(self, choices):
+    def __init__(self, choices: Sequence[Mapping[str, Any]]) -> None:
         if not isinstance(choices, (list, tuple)) or not choices:
             raise ValueError(
                 f"`choices` must list at least one choice. Received: choices={choices!r}"

@@ -5,3 +5,5 @@ Both tasks use the same module names for the same roles: `search.py` (`build_*_s
 `train.py` (`run_*_training`), `evaluate.py`, `export.py` and `architecture.py` (which
 architecture to train; no TensorFlow). Nothing is imported here.
 """
+
+__all__ = []

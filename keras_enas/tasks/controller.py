@@ -4,6 +4,8 @@ from keras_enas import controller as controller_lib
 from keras_enas import reinforce
 from keras_enas.search_spaces import base
 
+__all__ = ["build_controller"]
+
 
 def build_controller(space, controller_config, seed):
     """Builds the `Controller` that walks `space`'s decisions, wrapped in its trainer.

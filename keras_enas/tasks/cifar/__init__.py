@@ -1,1 +1,3 @@
 """The CIFAR-10 task: CNN search (macro, micro), final training, evaluation and export."""
+
+__all__ = []

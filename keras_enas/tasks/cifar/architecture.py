@@ -7,6 +7,8 @@ importing TensorFlow.
 from keras_enas.run import records
 from keras_enas.search_spaces import infer
 
+__all__ = ["architecture_record", "read_arc_file", "resolve_architecture"]
+
 
 def read_arc_file(path, search_space):
     """Reads the space and arc of a search's `best_architecture.json` (or its workdir).

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+__all__ = ["ClassifierTrainer", "FinalTestLabels"]
+
 
 def _cross_entropy(y, logits):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))

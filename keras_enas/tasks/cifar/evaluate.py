@@ -1,5 +1,7 @@
 """Accuracy of a trained CIFAR-10 network over a whole test split."""
 
+__all__ = ["test_accuracy"]
+
 
 def test_accuracy(trainer, test_ds):
     """Test figures of a `ClassifierTrainer` over every minibatch of `test_ds`.

@@ -11,6 +11,8 @@ from keras_enas.run import files, records
 from keras_enas.tasks import serving
 from keras_enas.tasks.cifar.architecture import architecture_record
 
+__all__ = ["export_cifar_model", "SIGNATURES"]
+
 SIGNATURES = ("serving_default", "serve_float")
 CLASS_NAMES_FILE = "class_names.txt"
 TFLITE_FILE = "model.tflite"

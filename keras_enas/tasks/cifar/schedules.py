@@ -4,6 +4,8 @@ import math
 
 import keras
 
+__all__ = ["cosine_restarts", "CosineRestarts"]
+
 
 def _check(lr_max, lr_min, t0, t_mul):
     if not 0 <= lr_min <= lr_max:

@@ -7,6 +7,8 @@ import tensorflow as tf
 from keras_enas.layers.standardize import Standardize
 from keras_enas.search import enas
 
+__all__ = ["CIFARSearch", "cross_entropy"]
+
 
 def cross_entropy(y, logits):
     """Mean softmax cross-entropy of int labels `y` (B,) and `logits` (B, K)."""

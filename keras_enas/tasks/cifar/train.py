@@ -185,4 +185,11 @@ def _test_and_export(config, trainer, test_ds, statistics, space, arc, class_nam
     return results
 
 
-__all__ = ["build_cifar_model", "describe", "prepare_workdir", "run_cifar_training"]
+__all__ = [
+    "build_cifar_model",
+    "build_trainer",
+    "describe",
+    "num_parameters",
+    "prepare_workdir",
+    "run_cifar_training",
+]

@@ -1,1 +1,3 @@
 """The PTB language-model task: cell search, final training, evaluation and export."""
+
+__all__ = []

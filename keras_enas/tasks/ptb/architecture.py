@@ -3,6 +3,8 @@
 from keras_enas.run import records
 from keras_enas.search_spaces import infer, rnn
 
+__all__ = ["architecture_record", "read_arc_file", "resolve_architecture"]
+
 
 def read_arc_file(path):
     """Reads the PTB space and arc of a search's `best_architecture.json`.

@@ -7,6 +7,8 @@ from absl import logging
 
 from keras_enas.tasks.ptb import evaluate
 
+__all__ = ["EpochDecay", "EpochValidation", "ResetStates"]
+
 
 class EpochValidation(keras.callbacks.Callback):
     """After every epoch: validation perplexity over the whole split; the ASGD trigger.

@@ -6,6 +6,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["perplexity", "stream_chunks"]
+
 _EVAL_FNS = weakref.WeakKeyDictionary()
 
 

@@ -13,6 +13,8 @@ from keras_enas.tasks.ptb.lm_serving import LMServing
 VOCAB_FILE = "vocab.txt"
 TFLITE_FILE = "model.tflite"
 
+__all__ = ["export_ptb_model", "write_architecture_files"]
+
 
 def write_architecture_files(directory, space, arc, extra=None):
     """Writes `architecture.json` and the drawing of a ptb_rnn arc (or the LSTM) into `directory`.

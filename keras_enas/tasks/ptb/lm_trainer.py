@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from keras_enas.layers import tied_softmax
 
+__all__ = ["LMTrainer", "REDUCTIONS"]
+
 REDUCTIONS = ("sum_over_time", "mean")
 
 

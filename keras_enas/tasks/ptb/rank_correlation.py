@@ -29,6 +29,19 @@ from keras_enas.search import runner
 from keras_enas.tasks.ptb import callbacks as cb
 from keras_enas.tasks.ptb import search as run_ptb
 
+__all__ = [
+    "ARCS",
+    "FIGURE",
+    "load_ptb_search_config",
+    "RANKING",
+    "RECORDS",
+    "reopen_ptb_search",
+    "run_ptb_rank_correlation",
+    "sample_arcs",
+    "train_from_scratch",
+    "write_ranking",
+]
+
 ARCS, RECORDS, RANKING, FIGURE = "arcs.json", "arcs.jsonl", "ranking.json", "ranking.png"
 
 

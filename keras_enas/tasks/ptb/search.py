@@ -1,6 +1,7 @@
 """`run_ptb_search`: a whole PTB cell search in a working directory (what `bin/` calls)."""
 
 import time
+from typing import Any
 
 import keras
 import numpy as np
@@ -20,7 +21,9 @@ from keras_enas.tasks.ptb import callbacks as ptb_cb
 from keras_enas.tasks.ptb.search_model import PTBSearch
 
 
-def build_ptb_search(config, vocab_size, reward_batches):
+def build_ptb_search(
+    config: PTBSearchConfig, vocab_size: int, reward_batches: tuple[np.ndarray, np.ndarray]
+) -> PTBSearch:
     """Builds and compiles a `PTBSearch` from a `PTBSearchConfig`.
 
     Args:
@@ -78,7 +81,13 @@ def _build(search, batch_size, bptt):
     search.trainer.build()
 
 
-def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
+def run_ptb_search(
+    config: PTBSearchConfig,
+    train_ds: tf.data.Dataset,
+    valid_ds: tf.data.Dataset,
+    reward_batches: tuple[np.ndarray, np.ndarray],
+    vocab_size: int,
+) -> dict[str, Any]:
     """Runs (or resumes) a PTB search and derives the final architecture.
 
     Writes into `config.workdir`: `config.json`, `checkpoints/`, `log.jsonl`,
@@ -117,7 +126,13 @@ def run_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
     return result
 
 
-def describe_ptb_search(config, train_ds, valid_ds, reward_batches, vocab_size):
+def describe_ptb_search(
+    config: PTBSearchConfig,
+    train_ds: tf.data.Dataset,
+    valid_ds: tf.data.Dataset,
+    reward_batches: tuple[np.ndarray, np.ndarray],
+    vocab_size: int,
+) -> dict[str, Any]:
     """What `search_ptb --dry_run` prints: sizes and estimated wall time; writes nothing.
 
     Args: as `run_ptb_search` (`config.workdir` may be unset).

@@ -6,6 +6,7 @@ at the start of each epoch and of each evaluation (reference §8.1). The reward 
 """
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -14,6 +15,9 @@ import tensorflow as tf
 from keras_enas import reinforce
 from keras_enas.search import enas
 from keras_enas.search.derive import pick_batches
+from keras_enas.search_spaces.rnn import RNNCellSpace
+
+__all__ = ["PTBSearch"]
 
 
 class PTBSearch(enas.ENASSearch):
@@ -42,16 +46,16 @@ class PTBSearch(enas.ENASSearch):
 
     def __init__(
         self,
-        space,
-        child,
-        trainer,
-        reward_batches,
-        batch_size,
-        eval_batch_size=None,
-        l2=0.0,
-        reward_constant=80.0,
-        **kwargs,
-    ):
+        space: RNNCellSpace,
+        child: keras.Model,
+        trainer: keras.Model,
+        reward_batches: tuple[np.ndarray, np.ndarray],
+        batch_size: int,
+        eval_batch_size: int | None = None,
+        l2: float = 0.0,
+        reward_constant: float = 80.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(space, child, trainer, **kwargs)
         reward_x, reward_y = (np.asarray(a, np.int32) for a in reward_batches)
         if reward_x.ndim != 3 or reward_x.shape != reward_y.shape or not len(reward_x):

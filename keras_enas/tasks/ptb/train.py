@@ -16,6 +16,16 @@ from keras_enas.tasks.ptb import callbacks as ptb_cb
 from keras_enas.tasks.ptb import evaluate, export
 from keras_enas.tasks.ptb.lm_trainer import LMTrainer
 
+__all__ = [
+    "build_ptb_model",
+    "build_trainer",
+    "describe",
+    "NOTE",
+    "prepare_workdir",
+    "RESULTS_FILE",
+    "run_ptb_training",
+]
+
 RESULTS_FILE = "final_results.json"
 NOTE = (
     "FINAL figures: this architecture trained from scratch and evaluated over whole "
