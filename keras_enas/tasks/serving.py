@@ -12,6 +12,15 @@ import os
 
 import tensorflow as tf
 
+__all__ = [
+    "check_shape",
+    "check_values",
+    "checked_finite",
+    "guarded",
+    "write_lines",
+    "write_tflite",
+]
+
 
 def _shape_ok(shape, dims):
     """Whether the int32 vector `shape` matches `dims` (None: any size >= 1; ints or tensors)."""

@@ -4,6 +4,8 @@ import tensorflow as tf
 
 from keras_enas.tasks import serving
 
+__all__ = ["LMServing"]
+
 
 class _Parts:
     """What the serving functions capture, kept out of the SavedModel's object graph."""
