@@ -1,5 +1,6 @@
 """Tests for keras_enas.data.ptb: real-file token counts, batching, dataset, errors."""
 
+import hashlib
 import io
 import os
 import tempfile
@@ -121,12 +122,17 @@ class LoadPTBTest(absltest.TestCase):
         def fake_urlopen(url, timeout):
             return io.BytesIO(texts[url.rsplit("/", 1)[1]])
 
+        # The fake files pass the download's checksum check (their own SHA-256).
+        sums = {name: hashlib.sha256(text).hexdigest() for name, text in texts.items()}
         with tempfile.TemporaryDirectory() as d:
             d = os.path.join(d, "new")
             os.makedirs(d)
             with open(os.path.join(d, "ptb.test.txt"), "w") as f:
                 f.write(" a \n")
-            with mock.patch.object(ptb.urllib.request, "urlopen", side_effect=fake_urlopen):
+            with (
+                mock.patch.object(ptb.urllib.request, "urlopen", side_effect=fake_urlopen),
+                mock.patch.dict(ptb.SHA256, sums),
+            ):
                 data = ptb.load_ptb(d)
             self.assertCountEqual(os.listdir(d), ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"])
         self.assertEqual(data.vocab, ("<eos>", "a", "b"))

