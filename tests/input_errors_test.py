@@ -2,7 +2,7 @@
 naming the file, and a PTB download is kept only if its checksum is the standard file's."""
 
 import errno
-import os
+import hashlib
 import pickle
 import shutil
 from unittest import mock
@@ -14,7 +14,6 @@ from keras_enas.data import cifar10, ptb
 from keras_enas.programs import common
 from keras_enas.run import workdir
 
-PTB_DIR = "/work/shared/data/ptb"
 CONFIG = {"child": {"num_nodes": 3}, "workdir": "w"}
 
 
@@ -107,34 +106,49 @@ def test_non_utf8_ptb_file_is_named(tmp_path):
         ptb.load_ptb(tmp_path, download=False)
 
 
-def test_one_line_ptb_files_and_huge_bptt_name_the_file_and_flags(tmp_path):
+def test_one_line_ptb_files_and_huge_bptt_name_the_file_and_flags(tmp_path, tiny_ptb):
     data = ptb.load_ptb(_ptb_dir(tmp_path, train=b" a b c a b \n"), download=False)
     with pytest.raises(ValueError, match=r"ptb\.train\.txt has 6 tokens, fewer than one") as e:
         data.require_minibatch("train", 64, 35, ("--child_batch_size", "--child_bptt"))
     assert "--child_batch_size=64 rows x (--child_bptt=35 + 1) = 2304 tokens" in _one_line(e)
-    real = ptb.load_ptb(PTB_DIR, download=False)
-    with pytest.raises(ValueError, match=r"ptb\.valid\.txt has 73760 tokens.*bptt=1000000"):
-        real.require_minibatch("valid", 64, 1000000, ("--child_eval_batch_size", "--child_bptt"))
-    real.require_minibatch("valid", 64, 35)  # the standard setting fits
+    tiny = ptb.load_ptb(tiny_ptb, download=False)
+    with pytest.raises(ValueError, match=rf"ptb\.valid\.txt has {len(tiny.valid)} tokens.*bptt="):
+        tiny.require_minibatch("valid", 64, 1000000, ("--child_eval_batch_size", "--child_bptt"))
+    tiny.require_minibatch("valid", 2, 3)  # a setting that fits
 
 
 # --- PTB download checksums (fault 11) ------------------------------------------------------
 
 
-def test_download_is_kept_only_with_the_standard_checksum(tmp_path):
+def _serve_and_download(source, target, sums):
+    """`load_ptb(target)` with the files of `source` served from a file:// URL."""
+    with (
+        mock.patch.object(ptb, "DOWNLOAD_URL", source.as_uri() + "/"),
+        mock.patch.dict(ptb.SHA256, sums),
+    ):
+        return ptb.load_ptb(target)
+
+
+def test_tampered_download_is_refused_and_not_written(tmp_path, tiny_ptb):
     served = tmp_path / "served"
-    shutil.copytree(PTB_DIR, served)
+    shutil.copytree(tiny_ptb, served)
+    sums = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in served.iterdir()}
+    with open(served / "ptb.valid.txt", "a") as f:
+        f.write(" tampered \n")
     target = tmp_path / "data"
-    with mock.patch.object(ptb, "DOWNLOAD_URL", served.as_uri() + "/"):
-        (served / "ptb.valid.txt").chmod(0o644)
-        with open(served / "ptb.valid.txt", "a") as f:
-            f.write(" tampered \n")
-        with pytest.raises(FileNotFoundError, match=r"checksum mismatch \(SHA-256 [0-9a-f]{64}"):
-            ptb.load_ptb(target)
-        assert not (target / "ptb.valid.txt").exists()
-        shutil.copy(os.path.join(PTB_DIR, "ptb.valid.txt"), served / "ptb.valid.txt")
-        data = ptb.load_ptb(target)  # the standard files are accepted
-    assert sorted(os.listdir(target)) == ["ptb.test.txt", "ptb.train.txt", "ptb.valid.txt"]
+    with pytest.raises(FileNotFoundError, match=r"checksum mismatch \(SHA-256 [0-9a-f]{64}") as e:
+        _serve_and_download(served, target, sums)
+    assert "ptb.valid.txt" in _one_line(e)
+    assert not (target / "ptb.valid.txt").exists()
+    shutil.copy(tiny_ptb / "ptb.valid.txt", served / "ptb.valid.txt")
+    data = _serve_and_download(served, target, sums)  # intact files are kept
+    assert len(data.valid) == len(ptb.load_ptb(tiny_ptb, download=False).valid)
+
+
+@pytest.mark.e2e
+def test_standard_checksums_are_those_of_the_real_files(tmp_path, shared_data):
+    # Served from file://, the standard files pass with the shipped SHA256 table.
+    data = _serve_and_download(shared_data / "ptb", tmp_path / "data", {})
     assert (data.vocab_size, len(data.valid)) == (10000, 73760)
 
 
