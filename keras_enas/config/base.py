@@ -1,6 +1,7 @@
 """Config building blocks: fields that carry their flag help and bounds, and validation."""
 
 import dataclasses
+import math
 import numbers
 import typing
 
@@ -73,6 +74,8 @@ def check(f, value):
     types, what = _KINDS.get(_kind(f), ((object,), ""))
     if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
         raise ValueError(f"`{f.name}` must be {what}. Received: {f.name}={value!r}")
+    if types == (numbers.Real,) and not math.isfinite(value):  # NaN passes every bound check
+        raise ValueError(f"`{f.name}` must be a finite number. Received: {f.name}={value!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise ValueError(
             f"`{f.name}` must be one of {list(meta['choices'])}. Received: {f.name}={value!r}"

@@ -1,6 +1,7 @@
 """CIFAR-10 loading: a safe reader for the official python-batch files, with a TFDS fallback."""
 
 import dataclasses
+import io
 import os
 import pickle
 import re
@@ -23,6 +24,7 @@ LABEL_NAMES = (
     "ship",
     "truck",
 )
+MAX_BATCH_FILE_BYTES = 256 * 2**20
 _TRAIN_FILE = re.compile(r"data_batch_(\d+)")
 _HOW_TO_GET = (
     "Download cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and extract "
@@ -107,25 +109,22 @@ def read_batch_file(path):
         ValueError: if the pickle refers to any other global, or the file is corrupt or
             truncated.
     """
+    size = os.path.getsize(path)
+    if size > MAX_BATCH_FILE_BYTES:
+        raise ValueError(
+            f"{path} is not a CIFAR-10 batch file: it has {size} bytes (an official batch has "
+            f"31 MB; at most {MAX_BATCH_FILE_BYTES} are read)."
+        )
+    with open(path, "rb") as f:  # From memory, a length field beyond the end fails at once.
+        content = io.BytesIO(f.read())
     try:
-        with open(path, "rb") as f:
-            return _BatchUnpickler(f, path).load()
+        return _BatchUnpickler(content, path).load()
     except _UnsafePickleError as e:
         raise ValueError(f"{path} contains {e}; refusing to load it.") from None
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        KeyError,
-        UnicodeDecodeError,
-        MemoryError,
-    ) as e:
+    except Exception as e:  # noqa: BLE001  (a corrupt pickle fails in many ways; all are named)
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
         raise ValueError(
-            f"{path} is not a readable CIFAR-10 batch file (corrupt or "
-            f"truncated?): {type(e).__name__}: {e}"
+            f"{path} is not a readable CIFAR-10 batch file (corrupt or truncated?): {reason}"
         ) from e
 
 
