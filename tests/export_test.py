@@ -1,4 +1,5 @@
-"""Tests of the SavedModel export: served in a fresh process without keras_enas, same numbers."""
+"""Tests of the PTB export: served in a fresh process without keras_enas, same numbers; the
+model.keras files load there after `import keras_enas.layers` (the README's way)."""
 
 import json
 import os
@@ -45,13 +46,44 @@ print(json.dumps({
     "log_probs": np.concatenate([first["log_probs"], second["log_probs"]], 1).tolist(),
     "keras_enas_imported": any(m.startswith("keras_enas") for m in sys.modules),
 }))
+# model.keras, the README's way: it needs keras_enas's layers, registered by keras_enas.layers.
+import keras
+setup = json.loads(sys.argv[4])
+try:
+    keras.saving.load_model(setup["models"][0])
+    print("loaded without keras_enas")
+except TypeError as e:
+    print("needs keras_enas:", "Could not locate class 'TiedEmbedding'" in str(e))
+sys.path.insert(0, setup["repo"])  # the checkout under test
+import keras_enas.layers  # noqa: F401
+missing = [c for c in setup["classes"] if keras.saving.get_registered_object(c) is None]
+print("unregistered after import keras_enas.layers:", missing)
+for path in setup["models"]:
+    model = keras.saving.load_model(path)
+    inputs = dict(np.load(path + ".inputs.npz"))
+    inputs = [inputs[k] for k in sorted(inputs)]
+    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    got = keras.ops.convert_to_numpy(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+    print("max_diff", float(np.abs(got - np.load(path + ".want.npy")).max()))
 """
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _serve(export_dir, tokens, width):
+def _save_keras(path, model, inputs):
+    """Saves `model` as `path` (.keras) with `inputs` and its outputs beside it; returns path."""
+    model.save(path)
+    np.savez(path + ".inputs.npz", **{f"x{i}": x for i, x in enumerate(inputs)})
+    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    np.save(path + ".want.npy", np.asarray(outputs[0]))
+    return path
+
+
+def _serve(export_dir, tokens, width, models, classes):
+    """Serves in a fresh process; returns (its JSON answer, its model.keras lines)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH="")
+    setup = json.dumps({"repo": REPO, "models": models, "classes": classes})
     proc = subprocess.run(
-        [sys.executable, "-c", _SERVE, str(export_dir), json.dumps(tokens), str(width)],
+        [sys.executable, "-c", _SERVE, str(export_dir), json.dumps(tokens), str(width), setup],
         capture_output=True,
         text=True,
         timeout=120,
@@ -59,7 +91,29 @@ def _serve(export_dir, tokens, width):
         cwd="/",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("{"))
+    return json.loads(lines[first]), lines[first + 1 :]
+
+
+def _layer_classes():
+    """The registered names of every Keras class defined in keras_enas/layers/."""
+    import importlib
+    import pkgutil
+
+    import keras
+
+    import keras_enas.layers as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"keras_enas.layers.{info.name}")
+    prefix = "keras_enas>"
+    registered = keras.saving.get_custom_objects()
+    return sorted(
+        k
+        for k, v in registered.items()
+        if k.startswith(prefix) and v.__module__.startswith(package.__name__)
+    )
 
 
 @pytest.mark.parametrize("cell", ["enas", "lstm"])
@@ -76,8 +130,15 @@ def test_export_serves_the_same_likelihood_in_a_fresh_process(cell, tmp_path):
     logits, _ = model([tokens, np.zeros((1, width), np.float32)])
     log_probs = tf.nn.log_softmax(logits).numpy()  # (1, T, V)
     want = float(sum(log_probs[0, t, tokens[0, t + 1]] for t in range(tokens.shape[1] - 1)))
-    served = _serve(export_dir, SENTENCE, width)
+    state = np.random.default_rng(0).normal(size=(1, width)).astype(np.float32)
+    models = [_save_keras(str(tmp_path / "model.keras"), model, [tokens, state])]
+    classes = _layer_classes()
+    assert len(classes) >= 9 and "keras_enas>AuxHead" in classes  # the CIFAR cells' too
+    served, loading = _serve(export_dir, SENTENCE, width, models, classes)
     assert not served["keras_enas_imported"]
+    assert loading[0] == "needs keras_enas: True"  # so the README says what to import
+    assert loading[1] == "unregistered after import keras_enas.layers: []"
+    assert loading[2].startswith("max_diff") and float(loading[2].split()[1]) < 1e-5, loading
     assert served["log_likelihood"][0] == pytest.approx(want, abs=1e-4)
     assert served["signature_log_likelihood"][0] == pytest.approx(want, abs=1e-4)
     assert served["words_token_ids"] == SENTENCE  # words → ids through assets/vocab.txt
@@ -104,75 +165,3 @@ def test_architecture_files_next_to_a_search_result(tmp_path):
     assert record["decoded"]["loose_ends"] == [7, 8]  # node 2 reads node 1
     with pytest.raises(ValueError, match=r"expected 16 tokens"):
         records.draw_architecture(str(tmp_path), space, [0, 1])
-
-
-# The README's way to load model.keras: `import keras_enas.layers` registers the custom layers.
-_LOAD_KERAS = """
-import sys
-import keras
-import numpy as np
-paths = sys.argv[1:]
-try:
-    keras.saving.load_model(paths[0])
-    print("loaded without keras_enas")
-except TypeError as e:
-    print("needs keras_enas:", "Could not locate class 'TiedEmbedding'" in str(e))
-import keras_enas.layers  # noqa: F401
-for path in paths:
-    model = keras.saving.load_model(path)
-    inputs = dict(np.load(path + ".inputs.npz"))
-    inputs = [inputs[k] for k in sorted(inputs)]
-    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
-    got = keras.ops.convert_to_numpy(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
-    print("max_diff", float(np.abs(got - np.load(path + ".want.npy")).max()))
-"""
-
-
-def test_model_keras_loads_in_a_fresh_process_after_importing_keras_enas_layers(tmp_path):
-    from keras_enas.models import cifar_models
-    from keras_enas.search_spaces import get_space
-
-    space = rnn.RNNCellSpace(12, "original")
-    lm = fixed_rnn.build_fixed_model(space, space.parse(PTB_FINAL_ARC), V, H, seed=2)
-    micro = get_space("micro", num_nodes=5)
-    cnn = cifar_models.build_fixed_cnn(
-        micro,
-        micro.random_arc(3),
-        num_layers=3,
-        filters=4,
-        image_shape=(8, 8, 3),
-        use_aux_head=True,
-        drop_path_keep_prob=0.6,
-        seed=0,
-    )
-    rng = np.random.default_rng(0)
-    cases = {
-        "lm": (lm, [np.asarray(SENTENCE, np.int32), rng.normal(size=(1, H)).astype(np.float32)]),
-        "cnn": (cnn, [rng.normal(size=(2, 8, 8, 3)).astype(np.float32)]),
-    }
-    paths = []
-    for name, (model, inputs) in cases.items():
-        path = str(tmp_path / f"{name}.keras")
-        model.save(path)
-        np.savez(path + ".inputs.npz", **{f"x{i}": x for i, x in enumerate(inputs)})
-        outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
-        np.save(path + ".want.npy", np.asarray(outputs[0]))
-        paths.append(path)
-    env = dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONPATH=str(export.__file__).rsplit("/keras_enas/", 1)[0],
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOAD_KERAS, *paths],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd="/",
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.strip().splitlines()
-    assert lines[0] == "needs keras_enas: True"  # so the README says what to import
-    diffs = [float(line.split()[1]) for line in lines[1:]]
-    assert len(diffs) == 2 and max(diffs) < 1e-5, lines
