@@ -7,7 +7,7 @@ from absl import app, flags
 
 from keras_enas.run import quiet
 
-__all__ = ["define_search_dry_run", "start"]
+__all__ = ["define_search_dry_run", "disk_error_message", "start"]
 
 
 def start(doc, define_flags, run, flag_values=flags.FLAGS):
