@@ -103,7 +103,7 @@ def test_size_flags_are_bounded():
         _flag_values(PTBSearchConfig, "--child_num_nodes=1000")
     with pytest.raises(flags.IllegalFlagValueError, match=r"--child_bptt=1000000"):
         _flag_values(PTBSearchConfig, "--child_bptt=1000000")
-    # In bounds one by one, but N = 24 and H = 1000 need 4.4e9 shared weights (17 GB).
+    # In bounds one by one, but N = 24 and H = 1000 need 2.2e9 shared weights (8.9 GB).
     values = _flag_values(PTBSearchConfig, "--child_num_nodes=24")
     with pytest.raises(ValueError, match=r"more than the 1,000,000,000 allowed"):
         cli.config_from_flags(PTBSearchConfig, values)

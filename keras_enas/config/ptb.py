@@ -105,10 +105,12 @@ class RNNChildConfig(Validated):
         weights = shared_cell_weights(self.num_nodes, self.hidden_size, self.share_by_activation)
         if weights > MAX_SHARED_CELL_WEIGHTS:
             raise ValueError(
-                f"`num_nodes`={self.num_nodes} and `hidden_size`={self.hidden_size} give "
-                f"{weights:,} shared cell weights (N(N-1)/2 x 2H^2 per activation), more than "
-                f"the {MAX_SHARED_CELL_WEIGHTS:,} allowed (4 GB of float32); lower one of them. "
-                f"Received: num_nodes={self.num_nodes}, hidden_size={self.hidden_size}"
+                f"`num_nodes` must fit the shared cell's weight budget: N={self.num_nodes} and "
+                f"hidden_size={self.hidden_size} give {weights:,} weights (N(N-1)/2 pairs x "
+                f"2H^2, x 4 with share_by_activation), more than the "
+                f"{MAX_SHARED_CELL_WEIGHTS:,} allowed (4 GB of float32); lower num_nodes or "
+                f"hidden_size. Received: num_nodes={self.num_nodes}, "
+                f"hidden_size={self.hidden_size}"
             )
 
 
