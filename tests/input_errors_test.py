@@ -62,6 +62,24 @@ def test_a_disk_error_during_a_run_is_one_line(capsys):
     assert "error: No space left on device (errno 28): /runs/x/log.jsonl." in err
 
 
+def test_a_full_disk_under_tensorflow_is_one_line(capsys):
+    import tensorflow as tf
+
+    def run(argv):
+        raise tf.errors.ResourceExhaustedError(
+            None, None, "ckpt-3_temp/part-0.data; No space left on device\n\tsome detail"
+        )
+
+    def bug(argv):
+        raise tf.errors.InvalidArgumentError(None, None, "a bug, not the disk")
+
+    assert common._run_reporting_disk_errors(run, ["prog"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: No space left on device. Files already" in err
+    with pytest.raises(tf.errors.InvalidArgumentError):  # other errors are not hidden
+        common._run_reporting_disk_errors(bug, ["prog"])
+
+
 # --- config.json ----------------------------------------------------------------------------
 
 

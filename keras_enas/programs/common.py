@@ -53,12 +53,22 @@ def _run_reporting_disk_errors(run, argv):
     """`run(argv)`, with a file-system error (full disk, read-only, no permission) reported
     as one line and exit status 2 instead of a traceback. What was written before stays:
     checkpoints are written atomically, so rerunning the command resumes."""
+    program = os.path.basename(sys.argv[0]) or "keras_enas"
     try:
         return run(argv)
     except OSError as e:
-        program = os.path.basename(sys.argv[0]) or "keras_enas"
         print(f"{program}: error: {disk_error_message(e)}", file=sys.stderr)
         return 2
+    except Exception as e:
+        # TensorFlow's file writers (checkpoints, TensorBoard) raise tf.errors, not OSError.
+        reason = next((r for r in _DISK_REASONS if r in str(e)), None)
+        if reason is None or not type(e).__module__.startswith("tensorflow"):
+            raise
+        print(f"{program}: error: {disk_error_message(OSError(reason))}", file=sys.stderr)
+        return 2
+
+
+_DISK_REASONS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
 
 
 def disk_error_message(error):
