@@ -45,7 +45,7 @@ def test_smoke_run_on_real_data(shared_data, tmp_path):
     records = [json.loads(line) for line in open(workdir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1]
     assert all(
-        k.startswith("final_") or k in ("epoch", "seconds", "lr", "asgd", "valid_seconds")
+        k.startswith("final_") or k in ("epoch", "time", "seconds", "lr", "asgd", "valid_seconds")
         for r in records
         for k in r
     )
