@@ -151,11 +151,14 @@ class ControllerTrainer(keras.layers.Layer):
         """Nothing to do: accumulators, baseline and optimizer slots exist after `__init__`."""
         self.built = True
 
-    def accumulate(self, reward_fn):
+    def accumulate(self, reward_fn, arc=None):
         """Samples an arc and adds its REINFORCE gradient to the accumulators.
 
         Args:
             reward_fn: callable `arc -> raw reward` (scalar); no gradient flows through it.
+            arc: optional int32 `[arc_length]` arc to score instead of sampling one (the
+                same walk, teacher-forced: e.g. to compare XLA and graph mode, whose
+                random streams differ, on one arc).
 
         Returns:
             `(metrics, arc)`: a dict of scalars `reward` (with entropy bonus), `raw_reward`,
@@ -164,7 +167,15 @@ class ControllerTrainer(keras.layers.Layer):
         """
         variables = self.controller.trainable_variables
         with tf.GradientTape() as tape:
-            arc, log_prob, entropy, skip_penalty = self.controller.sample(return_skip_penalty=True)
+            if arc is None:
+                arc, log_prob, entropy, skip_penalty = self.controller.sample(
+                    return_skip_penalty=True
+                )
+            else:
+                arc = ops.convert_to_tensor(arc, "int32")
+                log_prob, entropy, skip_penalty = self.controller.log_prob(
+                    arc, return_skip_penalty=True
+                )
             with tape.stop_recording():
                 raw_reward = ops.cast(ops.stop_gradient(reward_fn(arc)), "float32")
             reward = entropy_bonus_reward(raw_reward, entropy, self.entropy_weight)

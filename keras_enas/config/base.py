@@ -17,6 +17,8 @@ __all__ = [
     "MAX_SAMPLES",
     "MAX_SEED",
     "MAX_STEPS",
+    "MIXED_PRECISION_DTYPES",
+    "mixed_precision_field",
     "Validated",
 ]
 
@@ -110,3 +112,18 @@ def from_dict(config_cls, values):
         kind = names[key].type
         kwargs[key] = from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
     return config_cls(**kwargs)
+
+
+# `--mixed_precision_dtype` values (keras_enas.precision): float32 is off.
+MIXED_PRECISION_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def mixed_precision_field():
+    """The `mixed_precision_dtype` field every search and final-training config has."""
+    return field(
+        "float32",
+        "Compute dtype of the child network: 'bfloat16' or 'float16' run it under the "
+        "Keras mixed-precision policy mixed_<dtype> (variables, the controller, softmax "
+        "and losses stay float32; float16 adds dynamic loss scaling); 'float32' is off.",
+        choices=MIXED_PRECISION_DTYPES,
+    )

@@ -10,6 +10,7 @@ from keras_enas.config.base import (
     MAX_SEED,
     MAX_STEPS,
     Validated,
+    mixed_precision_field,
 )
 from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
@@ -161,6 +162,7 @@ class CIFARSearchConfig(Validated):
     seed: int = _field(
         0, "Seed for weights, dropout, arc sampling and data order.", lower=0, upper=MAX_SEED
     )
+    mixed_precision_dtype: str = mixed_precision_field()
     data_dir: str = _field(
         "data/cifar10", "Directory holding cifar-10-batches-py/ (or that directory itself)."
     )
@@ -233,6 +235,7 @@ class CIFARFinalConfig(Validated):
     child: CIFARChildConfig = dataclasses.field(default_factory=_macro_final_child)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     seed: int = _field(0, "Seed for weights, dropout and data order.", lower=0, upper=MAX_SEED)
+    mixed_precision_dtype: str = mixed_precision_field()
     data_dir: str = _field(
         "data/cifar10", "Directory holding cifar-10-batches-py/ (or that directory itself)."
     )

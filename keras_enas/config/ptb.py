@@ -10,6 +10,7 @@ from keras_enas.config.base import (
     MAX_HIDDEN_SIZE,
     MAX_SEED,
     Validated,
+    mixed_precision_field,
 )
 from keras_enas.config.base import field as _field
 from keras_enas.config.search import ControllerConfig, SearchConfig
@@ -124,6 +125,7 @@ class PTBSearchConfig(Validated):
     seed: int = _field(
         0, "Seed for weights, dropout, arc sampling and data order.", lower=0, upper=MAX_SEED
     )
+    mixed_precision_dtype: str = mixed_precision_field()
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
     workdir: Optional[str] = _field(
         None, "Working directory: config, logs, checkpoints, results; an existing one is resumed."

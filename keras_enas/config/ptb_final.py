@@ -17,6 +17,7 @@ from keras_enas.config.base import (
     MAX_SEED,
     MAX_STEPS,
     Validated,
+    mixed_precision_field,
 )
 from keras_enas.config.base import field as _field
 from keras_enas.search_spaces import limits
@@ -218,6 +219,7 @@ class PTBFinalConfig(Validated):
     seed: int = _field(
         0, "Seed for weights, dropout masks and data order.", lower=0, upper=MAX_SEED
     )
+    mixed_precision_dtype: str = mixed_precision_field()
     data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
     export_tflite: bool = _field(
         False,

@@ -30,7 +30,12 @@ def _check_filters(filters, even=False):
 
 
 def batch_stat_norm(x, gamma, beta, epsilon=BN_EPSILON):
-    """Batch norm of an NHWC tensor with the minibatch's own mean and variance."""
+    """Batch norm of an NHWC tensor with the minibatch's own mean and variance.
+
+    `x` may be bfloat16 or float16 (mixed precision): the statistics, `gamma` and
+    `beta` are float32, as the fused kernel requires, and the result has `x`'s dtype.
+    """
+    gamma, beta = tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32)
     y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon, is_training=True)
     return y
 

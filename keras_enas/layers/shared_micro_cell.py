@@ -206,17 +206,25 @@ class SharedMicroCell(keras.layers.Layer):
                             shape=(rows, k, k, f),
                             initializer=_he_normal(k * k * f),
                             name=f"sep{k}_{s}_depthwise",
+                            autocast=False,
                         ),
                         self.add_weight(
                             shape=(rows, f, f),
                             initializer=_he_normal(f),
                             name=f"sep{k}_{s}_pointwise",
+                            autocast=False,
                         ),
                         self.add_weight(
-                            shape=(rows, f), initializer="ones", name=f"sep{k}_{s}_gamma"
+                            shape=(rows, f),
+                            initializer="ones",
+                            name=f"sep{k}_{s}_gamma",
+                            autocast=False,
                         ),
                         self.add_weight(
-                            shape=(rows, f), initializer="zeros", name=f"sep{k}_{s}_beta"
+                            shape=(rows, f),
+                            initializer="zeros",
+                            name=f"sep{k}_{s}_beta",
+                            autocast=False,
                         ),
                     )
                     for s in range(2)
@@ -244,10 +252,16 @@ class SharedMicroCell(keras.layers.Layer):
     def gather_sep_weights(self, input_ids):
         """Every (node, slot)'s rows: `[op][stack]` tuples of `(num_nodes, 2, ...)` tensors."""
         rows = self.row_offsets + input_ids  # (N, 2)
-        # `.value` is the tf.Variable: ResourceGather reads only the selected rows.
-        return [
-            [tuple(tf.gather(w.value, rows) for w in stack) for stack in op] for op in self.banks
-        ]
+        # The banks do not autocast: `.value` is the float32 tf.Variable, so ResourceGather
+        # reads only the selected rows, even under mixed precision; the conv kernels are
+        # cast to the compute dtype after the gather, BN's gamma and beta stay float32.
+        dtype = self.compute_dtype
+
+        def rows_of(depthwise, pointwise, gamma, beta):
+            kernels = (tf.cast(tf.gather(w.value, rows), dtype) for w in (depthwise, pointwise))
+            return (*kernels, tf.gather(gamma.value, rows), tf.gather(beta.value, rows))
+
+        return [[rows_of(*stack) for stack in op] for op in self.banks]
 
     def node_outputs(self, inputs, arc):
         """All `num_nodes + 2` node tensors `(B, H, W, F)`, the two inputs first."""

@@ -139,13 +139,19 @@ class SharedRNNCell(keras.layers.Layer):
             return
         init = keras.initializers.RandomUniform(-self.init_range, self.init_range)
         h = self.hidden_size
+        # No autocast: `.value` is the float32 tf.Variable even under mixed precision,
+        # so a step gathers its rows sparsely and casts only those (`call`).
         self.w_prev = self.add_weight(
-            shape=(self.num_node0_activations, 2 * h, 2 * h), initializer=init, name="w_prev"
+            shape=(self.num_node0_activations, 2 * h, 2 * h),
+            initializer=init,
+            name="w_prev",
+            autocast=False,
         )
         self.w_skip = self.add_weight(
             shape=(self.num_pairs * self.num_bank_activations, h, 2 * h),
             initializer="zeros",
             name="w_skip",
+            autocast=False,
         )
         _fill_uniform(self.w_skip, self.init_range)
         self.built = True
@@ -199,10 +205,11 @@ class SharedRNNCell(keras.layers.Layer):
 
     def call(self, inputs, state, arc, input_mask=None, recurrent_mask=None):
         decoded = self.decode_arc(arc)
-        w0, w_nodes = self.selected_weights(decoded)
+        # Variables stay float32; the cell computes in the policy's dtype.
+        w0, w_nodes = (tf.cast(w, self.compute_dtype) for w in self.selected_weights(decoded))
         h = self.hidden_size
-        inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
-        state = tf.convert_to_tensor(state, self.compute_dtype)
+        inputs = tf.cast(inputs, self.compute_dtype)
+        state = tf.cast(state, self.compute_dtype)
         if input_mask is not None:
             inputs = inputs * input_mask[:, None, :]  # drop_x, fixed across time
         if recurrent_mask is None:

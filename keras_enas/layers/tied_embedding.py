@@ -67,7 +67,9 @@ class TiedEmbedding(keras.layers.Layer):
         emb = ops.take(self.embeddings, ids, axis=0)  # (B, T, H)
         if training and self.drop_e > 0:  # drop_e: whole word types
             keep = keras.random.dropout(
-                ops.ones((self.vocab_size,)), self.drop_e, seed=self.seed_generator
+                ops.ones((self.vocab_size,), self.compute_dtype),
+                self.drop_e,
+                seed=self.seed_generator,
             )
             emb = emb * ops.expand_dims(ops.take(keep, ids, axis=0), -1)
         return emb

@@ -10,7 +10,9 @@ _TINY = 1e-30
 
 @tf.custom_gradient
 def _tied_xent(h, embedding, labels):
-    logits = tf.matmul(h, embedding, transpose_b=True)  # (M, V)
+    # The matmul runs in h's dtype (bfloat16/float16 under mixed precision); the softmax
+    # and the loss in float32.
+    logits = tf.cast(tf.matmul(h, embedding, transpose_b=True), tf.float32)  # (M, V)
     probs = tf.nn.softmax(logits)  # one fused kernel; also the backward pass's P
     index = tf.stack([tf.range(tf.shape(labels)[0]), labels], axis=1)
     p_label = tf.gather_nd(probs, index)  # (M,)
@@ -23,10 +25,11 @@ def _tied_xent(h, embedding, labels):
     def grad(d_loss):
         # ∂loss/∂logits = P − onehot(y); the one-hot part is applied to the (M, H) and
         # (V, H) operands, so no (M, V) tensor is built in the backward pass.
-        g = d_loss[:, None]  # (M, 1)
+        g = tf.cast(d_loss[:, None], h.dtype)  # (M, 1)
+        p = tf.cast(probs, h.dtype)
         h_scaled = h * g
-        d_h = (tf.matmul(probs, embedding) - tf.gather(embedding, labels)) * g  # (M, H)
-        d_emb = tf.matmul(probs, h_scaled, transpose_a=True)  # (V, H)
+        d_h = (tf.matmul(p, embedding) - tf.gather(embedding, labels)) * g  # (M, H)
+        d_emb = tf.matmul(p, h_scaled, transpose_a=True)  # (V, H)
         d_emb -= tf.math.unsorted_segment_sum(h_scaled, labels, tf.shape(embedding)[0])
         return d_h, d_emb, None
 
@@ -46,7 +49,8 @@ def tied_softmax_cross_entropy(h, embedding, labels):
         labels: int `(M,)` target ids in `[0, V)`.
 
     Returns:
-        `(M,)` per-token losses in nats.
+        `(M,)` float32 per-token losses in nats (the matmul runs in `h`'s dtype, the
+        softmax in float32, as Keras mixed precision asks).
 
     Example:
     >>> loss = tied_softmax_cross_entropy(tf.zeros((3, 4)), tf.ones((10, 4)), [0, 1, 2])
@@ -54,5 +58,5 @@ def tied_softmax_cross_entropy(h, embedding, labels):
     [2.3026, 2.3026, 2.3026]
     """
     h = tf.convert_to_tensor(h)
-    embedding = tf.convert_to_tensor(embedding, h.dtype)
+    embedding = tf.cast(tf.convert_to_tensor(embedding), h.dtype)
     return _tied_xent(h, embedding, tf.cast(labels, tf.int32))

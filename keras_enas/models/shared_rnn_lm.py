@@ -115,7 +115,9 @@ class SharedRNNLM(keras.Model):
     def _features(self, x, state, arc, training):
         """Embedding → cell → output dropout: `(outputs (B·T, H), new_state, E)`."""
         x = tf.convert_to_tensor(x)
-        embedding = tf.convert_to_tensor(self.embedding)  # one dense read, (V, H)
+        # One dense read, (V, H), in the compute dtype (bfloat16/float16 under a mixed
+        # policy: `cross_entropy` is not a Keras call, so no autocast scope casts it).
+        embedding = tf.cast(tf.convert_to_tensor(self.embedding), self.compute_dtype)
         emb = tf.gather(embedding, x)  # (B, T, H)
         input_mask = recurrent_mask = output_mask = None
         if training:  # enas_lm §4.2 dropouts, sampled once per call

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_enas import precision
 from keras_enas.search_spaces.space import SearchSpace
 
 __all__ = ["ENASSearch"]
@@ -79,14 +80,19 @@ class ENASSearch(keras.Model):
         arc = tf.cast(tf.floor(u * self._token_bounds), tf.int32)
         return tf.minimum(arc, self._token_bounds.astype(np.int32) - 1)
 
+    def compile(self, optimizer="rmsprop", **kwargs):
+        """`keras.Model.compile`; a float16 child's optimizer gets dynamic loss scaling."""
+        optimizer = precision.loss_scaled(optimizer, self.child)  # decided by the child
+        super().compile(optimizer=optimizer, auto_scale_loss=False, **kwargs)
+
     def child_train_step(self, x, y, arc):
         """One ω update on the child `arc` (ENAS §2.2, phase 1). Returns the loss."""
         variables = self.child.trainable_variables
         with tf.GradientTape() as tape:
             loss, objective = self.child_loss(x, y, arc, training=True)
+            objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
         grads = tape.gradient(objective, variables)
-        if self.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
         self.optimizer.apply(grads, variables)
         return loss
 
@@ -124,13 +130,8 @@ class ENASSearch(keras.Model):
             `(logs, samples)`: mean figures of the phase, and the last `num_logged`
             `(arc, reward)` pairs as numpy values.
         """
-        if self._phase_fns is None:
-            self._phase_fns = (
-                tf.function(lambda: self.trainer.accumulate(self.reward)),
-                tf.function(self.trainer.apply),
-                tf.function(self._score_uniform_arc),
-            )
-        accumulate, apply, score_uniform = self._phase_fns
+        fns = self.step_functions()
+        accumulate, apply, score_uniform = fns["accumulate"], fns["apply"], fns["score_uniform"]
         history, samples = [], []
         if self.strategy == "random":
             for _ in range(num_logged):
@@ -148,6 +149,33 @@ class ENASSearch(keras.Model):
         if history:
             logs["baseline"] = history[-1]["baseline"]
         return logs, samples[-num_logged:] if num_logged else []
+
+    def step_functions(self):
+        """The search's compiled steps, traced once each for every arc (cached).
+
+        Each is a `tf.function`, XLA-compiled when the search was compiled with
+        `jit_compile=True` (`fit` compiles `train_step` the same way):
+        `child_step(x, y, arc)` (`child_train_step`), `accumulate(arc=None)` (sample an
+        arc, or take `arc`, reward it, add its REINFORCE gradient; see
+        `ControllerTrainer.accumulate`), `apply()` (one controller update) and
+        `score_uniform()` (a uniform arc and its reward, for random search).
+
+        Returns:
+            A dict of the four functions.
+        """
+        if self._phase_fns is None:
+            jit = self.jit_compile is True
+
+            def compiled(fn):
+                return tf.function(fn, jit_compile=jit)
+
+            self._phase_fns = {
+                "child_step": compiled(self.child_train_step),
+                "accumulate": compiled(lambda arc=None: self.trainer.accumulate(self.reward, arc)),
+                "apply": compiled(self.trainer.apply),
+                "score_uniform": compiled(self._score_uniform_arc),
+            }
+        return self._phase_fns
 
     def _score_uniform_arc(self):
         arc = self.uniform_arc()

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from keras_enas import controller as controller_lib
-from keras_enas import reinforce
+from keras_enas import precision, reinforce
 from keras_enas.config import base as config_base
 from keras_enas.config.search import ControllerConfig
 from keras_enas.config.user import UserSearchConfig
@@ -76,6 +76,7 @@ class ENAS(enas.ENASSearch):
             init_range=k.init_range,
             seed=config.seed + 2,
             skip_target=k.skip_target,
+            dtype="float32",  # the controller stays float32 under mixed precision
         )
         trainer = reinforce.ControllerTrainer(
             policy,
@@ -177,7 +178,8 @@ class ENAS(enas.ENASSearch):
                 object.__setattr__(layer, "live", None)
 
     def child_loss(self, x, y, arc, training):
-        y_pred = self._forward(x, arc, training)
+        # A mixed-precision supernet's outputs: the loss (and softmax) runs in float32.
+        y_pred = tf.nest.map_structure(precision.float32, self._forward(x, arc, training))
         loss = tf.reduce_mean(self._loss_fn(y, y_pred))
         for metric in self._metrics:
             metric.update_state(y, y_pred)
@@ -197,7 +199,8 @@ class ENAS(enas.ENASSearch):
         return self._arc_reward(x, y, arc)
 
     def _arc_reward(self, x, y, arc):
-        return tf.cast(self._reward_fn(y, self._forward(x, arc, False)), tf.float32)
+        y_pred = tf.nest.map_structure(precision.float32, self._forward(x, arc, False))
+        return tf.cast(self._reward_fn(y, y_pred), tf.float32)
 
     def fit(
         self,

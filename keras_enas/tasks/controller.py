@@ -38,6 +38,7 @@ def build_controller(space, controller_config, seed):
         tanh_constant=k.tanh_constant or None,
         init_range=k.init_range,
         seed=seed,
+        dtype="float32",  # the controller stays float32 under mixed precision
         **skips,
     )
     return reinforce.ControllerTrainer(

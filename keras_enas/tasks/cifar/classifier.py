@@ -3,10 +3,13 @@
 import keras
 import tensorflow as tf
 
+from keras_enas import precision
+
 __all__ = ["ClassifierTrainer", "FinalTestLabels"]
 
 
 def _cross_entropy(y, logits):
+    logits = precision.float32(logits)  # softmax and loss in float32 (mixed precision)
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
 
 
@@ -85,9 +88,9 @@ class ClassifierTrainer(keras.Model):
         variables = self.network.trainable_variables
         with tf.GradientTape() as tape:
             loss, objective, logits = self.objective(images, labels)
+            objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
         grads = tape.gradient(objective, variables)
-        if self.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
         self.optimizer.apply(grads, variables)
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(labels, logits)

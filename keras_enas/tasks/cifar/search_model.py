@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_enas import precision
 from keras_enas.layers.standardize import Standardize
 from keras_enas.search import enas
 
@@ -11,7 +12,8 @@ __all__ = ["CIFARSearch", "cross_entropy"]
 
 
 def cross_entropy(y, logits):
-    """Mean softmax cross-entropy of int labels `y` (B,) and `logits` (B, K)."""
+    """Mean softmax cross-entropy of int labels `y` (B,) and `logits` (B, K), in float32."""
+    logits = precision.float32(logits)  # mixed precision: softmax and loss in float32
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_enas import precision
 from keras_enas.models import cifar_models
 from keras_enas.run import files
 from keras_enas.run import fit as fit_lib
@@ -27,9 +28,10 @@ NOTE = (
 def build_cifar_model(config, space, arc, image_shape=(32, 32, 3)):
     """The fixed network of `arc`, with the model options of `config.child`."""
     options = cifar_models.options_from_config(space.name, config.child, final=True)
-    return cifar_models.build_fixed_cnn(
-        space, arc, image_shape=image_shape, seed=config.seed + 1, **options
-    )
+    with precision.policy_scope(config.mixed_precision_dtype):
+        return cifar_models.build_fixed_cnn(
+            space, arc, image_shape=image_shape, seed=config.seed + 1, **options
+        )
 
 
 def num_parameters(model):
@@ -56,7 +58,9 @@ def build_trainer(config, model):
     c, t = config.child, config.train
     trainer = ClassifierTrainer(model, l2=c.l2, aux_weight=c.aux_weight, grad_clip=c.grad_clip)
     trainer.compile(
-        optimizer=keras.optimizers.SGD(c.lr_max, momentum=c.momentum, nesterov=True),
+        optimizer=precision.loss_scaled(
+            keras.optimizers.SGD(c.lr_max, momentum=c.momentum, nesterov=True), model
+        ),
         jit_compile=t.jit_compile,
     )
     trainer.optimizer.build(model.trainable_variables)

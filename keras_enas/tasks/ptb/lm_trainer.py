@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_enas import precision
 from keras_enas.layers import tied_softmax
 
 __all__ = ["LMTrainer", "REDUCTIONS"]
@@ -134,9 +135,11 @@ class LMTrainer(keras.Model):
         x, state = tf.convert_to_tensor(x), tf.convert_to_tensor(self.train_state)
         features, new_state, hidden = self.view([x, state], training=training)
         width = features.shape[-1]
-        nats = tied_softmax.tied_softmax_cross_entropy(
+        nats = tied_softmax.tied_softmax_cross_entropy(  # float32 losses
             tf.reshape(features, [-1, width]), self.embedding.embeddings, tf.reshape(y, [-1])
         )
+        # Under mixed precision the regularisers, like the loss, are float32.
+        features, hidden = precision.float32(features), precision.float32(hidden)
         loss = tf.reduce_mean(nats)
         objective = loss
         if self.slowness:  # ptb_final.sh: ||h_t - h_{t-1}||^2 over the minibatch's steps
@@ -157,11 +160,11 @@ class LMTrainer(keras.Model):
         variables = self.lm.trainable_variables
         with tf.GradientTape() as tape:
             loss, objective, new_state = self.losses_of(x, y)
+            objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
         grads = tape.gradient(objective, variables)
-        if self.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
         self.optimizer.apply(grads, variables)
-        self.train_state.assign(tf.stop_gradient(new_state))
+        self.train_state.assign(tf.cast(tf.stop_gradient(new_state), self.train_state.dtype))
         if self.asgd:
             self._average(variables)
         self.loss_tracker.update_state(loss)

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_enas import precision
 from keras_enas.config import PTBSearchConfig
 from keras_enas.config import base as config_base
 from keras_enas.models import shared_rnn_lm
@@ -37,20 +38,21 @@ def build_ptb_search(
     keras.utils.set_random_seed(config.seed)
     c, k, s = config.child, config.controller, config.search
     space = rnn.RNNCellSpace(num_nodes=c.num_nodes, arc_format=c.arc_format)
-    child = shared_rnn_lm.SharedRNNLM(
-        space,
-        vocab_size=vocab_size,
-        hidden_size=c.hidden_size,
-        drop_e=c.drop_e,
-        drop_i=c.drop_i,
-        drop_x=c.drop_x,
-        drop_l=c.drop_l,
-        drop_o=c.drop_o,
-        init_range=c.init_range,
-        share_by_activation=c.share_by_activation,
-        output_mode=c.output_mode,
-        seed=config.seed + 1,
-    )
+    with precision.policy_scope(config.mixed_precision_dtype):  # the child only
+        child = shared_rnn_lm.SharedRNNLM(
+            space,
+            vocab_size=vocab_size,
+            hidden_size=c.hidden_size,
+            drop_e=c.drop_e,
+            drop_i=c.drop_i,
+            drop_x=c.drop_x,
+            drop_l=c.drop_l,
+            drop_o=c.drop_o,
+            init_range=c.init_range,
+            share_by_activation=c.share_by_activation,
+            output_mode=c.output_mode,
+            seed=config.seed + 1,
+        )
     trainer = controller_build.build_controller(space, k, seed=config.seed + 2)
     search = PTBSearch(
         space,

@@ -87,7 +87,7 @@ class PTBSearch(enas.ENASSearch):
         state = self.train_state if training else self.eval_state
         # Fused tied-softmax cross-entropy: no (B, T, V) logits gradient is built.
         loss, new_state = self.child.cross_entropy(x, y, state, arc, training=training)
-        state.assign(tf.stop_gradient(new_state))
+        state.assign(tf.cast(tf.stop_gradient(new_state), state.dtype))
         objective = loss + self.l2 * self.child.l2_penalty(arc) if training else loss
         return loss, objective
 
@@ -147,4 +147,5 @@ class PTBSearch(enas.ENASSearch):
 
 def _cross_entropy(y, logits):
     """Mean token cross-entropy in nats."""
+    logits = tf.cast(logits, tf.float32)  # the softmax runs in float32 under mixed precision
     return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from keras_enas import precision
 from keras_enas.models import fixed_rnn
 from keras_enas.run import files
 from keras_enas.run import fit as fit_lib
@@ -37,21 +38,22 @@ NOTE = (
 def build_ptb_model(config, vocab_size, space=None, arc=None):
     """The fixed LM a `PTBFinalConfig` describes (`space`/`arc` from `resolve_architecture`)."""
     c = config.child
-    return fixed_rnn.build_fixed_model(
-        space,
-        arc,
-        vocab_size,
-        c.hidden_size,
-        drop_e=c.drop_e,
-        drop_i=c.drop_i,
-        drop_x=c.drop_x,
-        drop_l=c.drop_l,
-        drop_o=c.drop_o,
-        cell=config.cell,
-        output_mode=c.output_mode,
-        init_range=c.init_range,
-        seed=config.seed + 1,
-    )
+    with precision.policy_scope(config.mixed_precision_dtype):
+        return fixed_rnn.build_fixed_model(
+            space,
+            arc,
+            vocab_size,
+            c.hidden_size,
+            drop_e=c.drop_e,
+            drop_i=c.drop_i,
+            drop_x=c.drop_x,
+            drop_l=c.drop_l,
+            drop_o=c.drop_o,
+            cell=config.cell,
+            output_mode=c.output_mode,
+            init_range=c.init_range,
+            seed=config.seed + 1,
+        )
 
 
 def describe(config, vocab_size, space=None, arc=None):
@@ -82,7 +84,7 @@ def build_trainer(config, lm):
         asgd_nonmono=t.asgd_nonmono,
         asgd_start_epoch=t.asgd_start_epoch,
     )
-    trainer.compile(optimizer=keras.optimizers.SGD(t.learning_rate))
+    trainer.compile(optimizer=precision.loss_scaled(keras.optimizers.SGD(t.learning_rate), lm))
     trainer.optimizer.build(lm.trainable_variables)
     return trainer
 
