@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from cifar_test_utils import run_bin
 
+from keras_enas.run import quiet
+
 
 @pytest.mark.e2e
 @pytest.mark.slow
@@ -47,6 +49,10 @@ def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     assert "--child_filters=4" in open(workdir / "flags.txt").read()
     assert json.load(open(workdir / "config.json"))["controller"]["skip_weight"] == 0.8
     assert "fixed_arc: " + best["fixed_arc"] in proc.stdout
+    assert [line for line in proc.stderr.splitlines() if quiet.is_startup_noise(line)] == []
+    shown = run_bin("show_arc", f"--arc_file={workdir / 'best_architecture.json'}", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == best["decoded"]
 
 
 @pytest.mark.e2e
@@ -66,6 +72,9 @@ def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
     assert best["search_space"] == "micro" and best["space_config"] == {"num_nodes": 5}
     assert len(best["fixed_arc"].split()) == 40
     assert (search_dir / "cells.png").read_bytes()[:4] == b"\x89PNG"
+    shown = run_bin("show_arc", f"--arc_file={search_dir}", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == best["decoded"]
     records = [json.loads(line) for line in open(search_dir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2]
     assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)
@@ -73,8 +82,7 @@ def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
         "train_cifar10",
         "--flagfile=configs/cifar10_micro_final_smoke.flags",
         data,
-        f"--arc_file={search_dir / 'best_architecture.json'}",
-        "--fixed_arc=",
+        f"--arc_file={search_dir / 'best_architecture.json'}",  # the flagfile's arc ignored
         "--child_drop_path_keep_prob=0.6",
         f"--workdir={final_dir}",
     )

@@ -12,6 +12,7 @@ import tensorflow as tf
 from ptb_test_utils import synthetic_inputs as _synthetic_inputs
 from ptb_test_utils import tiny_config as _tiny_config
 
+from keras_enas.run import quiet
 from keras_enas.tasks.ptb import search as run_ptb
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,6 +156,13 @@ def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
     assert (workdir / "cell.png").read_bytes()[:4] == b"\x89PNG"
     assert "--child_hidden_size=16" in open(workdir / "flags.txt").read()
     assert json.load(open(workdir / "config.json"))["child"]["hidden_size"] == 16
+    # Quiet logs: no TensorFlow start-up lines, no INFO line per checkpoint.
+    assert [line for line in proc.stderr.splitlines() if quiet.is_startup_noise(line)] == []
+    assert "Sharding callback" not in proc.stderr
+    # show_arc reads the search's own record (size inferred, --fixed_arc ignored).
+    shown = _bin("show_arc", f"--arc_file={workdir}", "--json", "--fixed_arc=0 1")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == best["decoded"]
 
 
 @pytest.mark.parametrize(
