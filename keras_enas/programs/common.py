@@ -56,6 +56,9 @@ def _run_reporting_disk_errors(run, argv):
     program = os.path.basename(sys.argv[0]) or "keras_enas"
     try:
         return run(argv)
+    except BrokenPipeError:  # e.g. `show_arc ... | head`: the reader has gone, not a disk error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as e:
         print(f"{program}: error: {disk_error_message(e)}", file=sys.stderr)
         return 2
