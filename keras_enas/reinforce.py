@@ -156,6 +156,7 @@ class ControllerTrainer(keras.layers.Layer):
 
         Args:
             reward_fn: callable `arc -> raw reward` (scalar); no gradient flows through it.
+                A reward that is not finite (a diverged child) counts as 0.
             arc: optional int32 `[arc_length]` arc to score instead of sampling one (the
                 same walk, teacher-forced: e.g. to compare XLA and graph mode, whose
                 random streams differ, on one arc).
@@ -178,6 +179,8 @@ class ControllerTrainer(keras.layers.Layer):
                 )
             with tape.stop_recording():
                 raw_reward = ops.cast(ops.stop_gradient(reward_fn(arc)), "float32")
+                # A diverged child (NaN/inf reward) earns 0, so θ stays finite.
+                raw_reward = ops.where(ops.isfinite(raw_reward), raw_reward, 0.0)
             reward = entropy_bonus_reward(raw_reward, entropy, self.entropy_weight)
             baseline = self.baseline.update(reward)  # advantage uses the old b
             loss = reinforce_loss(log_prob, reward, baseline)

@@ -119,3 +119,10 @@ class SearchConfig(Validated):
         "Turn on TensorFlow op determinism, so that a resumed "
         "run matches an uninterrupted one bit for bit.",
     )
+    max_nonfinite_steps: int = _field(
+        20,
+        "Shared-weight steps whose loss or gradient is NaN or inf are skipped and "
+        "counted; the search stops with an error once more than this many were "
+        "skipped (the last good checkpoint is kept). May change on resume.",
+        lower=0,
+    )

@@ -1,6 +1,7 @@
 """JSON files of a run, written atomically (no TensorFlow)."""
 
 import json
+import math
 import os
 
 import numpy as np
@@ -17,11 +18,27 @@ def plain(value):
     return value
 
 
+def finite_json(value):
+    """`value` (nested dicts/lists/numbers/arrays) with NaN and ±inf floats made None.
+
+    JSON has no NaN or Infinity; Python's `json` would write them as bare `NaN`, which
+    other readers reject. A diverged figure reads as `null`.
+    """
+    value = plain(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def write_json(path, obj):
-    """Writes `obj` as indented JSON atomically (temp file + rename)."""
+    """Writes `obj` as indented JSON atomically (temp file + rename); NaN/inf as null."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=plain)
+        json.dump(finite_json(obj), f, indent=2, default=plain, allow_nan=False)
     os.replace(tmp, path)
 
 

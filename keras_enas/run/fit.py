@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from keras_enas.run import logs
+from keras_enas.run import log_repair, logs, nonfinite
 from keras_enas.run import workdir as workdir_lib
 
 __all__ = ["check_workdir", "fit_resumable", "steps_per_epoch"]
@@ -46,14 +46,18 @@ def fit_resumable(
     callbacks=(),
     samples_from=None,
     log_every_secs=None,
+    nonfinite_limit=None,
+    nonfinite_setting="max_nonfinite_steps",
+    nonfinite_hint="",
     **fit_kwargs,
 ):
     """Restores the newest checkpoint in `workdir`, then fits `model` up to `num_epochs`.
 
     Each epoch ends with `callbacks`, then the logs (`history.csv`, `tensorboard/`,
-    `log.jsonl`) and a checkpoint of every object in `trackables` (with the seed
-    states of Keras models among them). With `steps_per_epoch`, epochs are windows of
-    one endless stream and a resumed run skips the minibatches already used.
+    `log.jsonl`) and a checkpoint of every variable of every object in `trackables`.
+    On (re)start the logs are cut back to the restored epoch, so each epoch appears
+    once in each (`log_repair`). With `steps_per_epoch`, epochs are windows of one
+    endless stream and a resumed run skips the minibatches already used.
 
     Args:
         model: a compiled `keras.Model` with an int64 `epochs_done` variable.
@@ -66,6 +70,10 @@ def fit_resumable(
         callbacks: run before the logs, in order.
         samples_from: a `ControllerPhase` whose samples `log.jsonl` records.
         log_every_secs: seconds between progress lines within an epoch (None: none).
+        nonfinite_limit: stop (`DivergenceError`) once the model's `nonfinite_steps`
+            log passes this (None: no limit).
+        nonfinite_setting, nonfinite_hint: the flag that sets the limit and what else
+            to change, for the error.
         **fit_kwargs: more `fit` arguments (e.g. `shuffle=False`).
 
     Returns:
@@ -79,6 +87,10 @@ def fit_resumable(
     manager = workdir_lib.checkpoint_manager(workdir, **trackables)
     workdir_lib.restore_latest(manager)
     initial_epoch = int(model.epochs_done.numpy())
+    log_repair.truncate_logs(workdir, initial_epoch)
+    if nonfinite_limit is not None:
+        stop = nonfinite.NonFiniteStop(nonfinite_limit, nonfinite_setting, nonfinite_hint)
+        callbacks = [stop, *callbacks]
     if steps_per_epoch:
         # Epochs are windows of one endless stream; a resumed run skips what was used.
         train_ds = train_ds.repeat().skip(initial_epoch * steps_per_epoch)

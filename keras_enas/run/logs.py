@@ -12,7 +12,8 @@ import time
 
 import keras
 
-from keras_enas.run.files import plain
+from keras_enas.run import faults, nonfinite
+from keras_enas.run.files import finite_json
 from keras_enas.run.progress import Progress
 
 __all__ = ["Checkpoint", "CSVLogger", "JsonlLogger", "run_loggers", "TensorBoard", "utc_timestamp"]
@@ -32,10 +33,17 @@ class CSVLogger(keras.callbacks.CSVLogger):
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
-    """Keras' `TensorBoard` that adds no `learning_rate` tag when the logs hold `lr` already."""
+    """Keras' `TensorBoard` that adds no `learning_rate` tag when the logs hold `lr` already,
+    and flushes its event files at every epoch end (else the epoch's scalars may sit in the
+    writer's buffer when the process is killed, and be missing after the resume)."""
 
     def _collect_learning_rate(self, logs):
         return logs if "lr" in logs else super()._collect_learning_rate(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():
+            writer.flush()
 
 
 class JsonlLogger(keras.callbacks.Callback):
@@ -62,7 +70,7 @@ class JsonlLogger(keras.callbacks.Callback):
             "time": utc_timestamp(),
             "seconds": round(time.time() - self._start, 3),
         }
-        record.update({k: plain(v) for k, v in (logs or {}).items()})
+        record.update(logs or {})
         if self.samples_from is not None and self.samples_from.samples:
             space = self.model.space
             record["sampled_arcs"] = [
@@ -70,15 +78,27 @@ class JsonlLogger(keras.callbacks.Callback):
             ]
         if getattr(self.samples_from, "marginals", None) is not None:
             record["marginals"] = self.samples_from.marginals.to_dict()
+        line = json.dumps(finite_json(record), allow_nan=False) + "\n"
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            half = faults.point("log_write") and len(line) // 2
+            f.write(line[:half] if half else line)
+            f.flush()
+            faults.point("log_write_cut")
+
+
+class FaultPoint(keras.callbacks.Callback):
+    """The `train_step` fault-injection point (`run.faults`), after every training step."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        faults.point("train_step")
 
 
 class Checkpoint(keras.callbacks.Callback):
     """Saves everything (a `tf.train.CheckpointManager`) after every epoch.
 
     `model.epochs_done` is set before saving, so a restored run knows where to
-    resume (`initial_epoch`).
+    resume (`initial_epoch`). Weights that are not finite are never saved: the run
+    stops with a `DivergenceError` and the last good checkpoint stays.
     """
 
     def __init__(self, manager):
@@ -86,8 +106,13 @@ class Checkpoint(keras.callbacks.Callback):
         self.manager = manager
 
     def on_epoch_end(self, epoch, logs=None):
+        nonfinite.check_finite(
+            getattr(self.manager, "saved_variables", ()), f"at the end of epoch {epoch + 1}"
+        )
         self.model.epochs_done.assign(epoch + 1)
+        faults.point("checkpoint_before")
         self.manager.save(checkpoint_number=epoch + 1)
+        faults.point("checkpoint_after")
 
 
 def run_loggers(workdir, manager, samples_from=None, log_every_secs=None):
@@ -98,6 +123,7 @@ def run_loggers(workdir, manager, samples_from=None, log_every_secs=None):
     """
     progress = [Progress(log_every_secs)] if log_every_secs is not None else []
     return [
+        FaultPoint(),
         CSVLogger(os.path.join(workdir, "history.csv"), append=True),
         TensorBoard(os.path.join(workdir, "tensorboard")),
         JsonlLogger(os.path.join(workdir, "log.jsonl"), samples_from=samples_from),

@@ -1,11 +1,13 @@
-"""The working directory: resolved config, checkpoints of everything, resume."""
+"""The working directory: lock, resolved config, run info; checkpoints (`run.checkpoints`)."""
 
 import json
 import os
 
-import tensorflow as tf
 from absl import logging
 
+from keras_enas.run import checkpoints
+from keras_enas.run import lock as lock_lib
+from keras_enas.run.checkpoints import checkpoint_manager, restore_latest  # noqa: F401
 from keras_enas.run.files import read_json, write_json
 
 __all__ = [
@@ -27,22 +29,28 @@ RUN_INFO_FILE = "run_info.json"
 
 
 def prepare(workdir, config_dict):
-    """Creates `workdir` and writes `config.json`, or checks it on resume.
+    """Creates `workdir`, takes its lock, and writes `config.json`, or checks it on resume.
+
+    Call it only once the whole config is validated. A `config.json` left by a start
+    that failed before finishing one epoch (no checkpoint) is replaced, so that the
+    corrected command runs.
 
     A resumed run may change only `RESUMABLE_KEYS` (e.g. a longer `search.num_epochs`
     extends a search); `config.json` is then rewritten with the new values.
 
     Raises:
-        ValueError: if `workdir` holds a run with a different config (nothing in it is
+        ValueError: if another process holds the workdir's lock (`run.lock`), or the
+            workdir holds a checkpointed run with a different config (nothing in it is
             touched), since resuming it with other settings would mix two experiments.
     """
     make_workdir(workdir)
+    lock_lib.lock(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     config_dict = json.loads(json.dumps(config_dict))
     if os.path.exists(path):
         saved = read_config(workdir)
         diff = sorted(_diff(saved, config_dict))
-        if diff:
+        if diff and checkpoints.candidates(os.path.join(workdir, checkpoints.CHECKPOINT_DIR)):
             raise ValueError(
                 f"Working directory {workdir} holds a run with a different config "
                 f"(differs in: {', '.join(diff)}). Use a new --workdir, or the same "
@@ -51,7 +59,15 @@ def prepare(workdir, config_dict):
         changed = sorted(_diff(saved, config_dict, keys_kept=()))
         if not changed:
             return
-        logging.info("%s: resumed with new %s", workdir, ", ".join(changed))
+        if diff:
+            logging.warning(
+                "%s is replaced: it belongs to a start that saved no checkpoint "
+                "(it differed in: %s).",
+                path,
+                ", ".join(diff),
+            )
+        else:
+            logging.info("%s: resumed with new %s", workdir, ", ".join(changed))
     _write(path, config_dict)  # a resumed run records its new epoch count, paths
 
 
@@ -91,7 +107,7 @@ def _reason(error):
 
 
 # Settings that may change when a run is resumed: where it lives, how long it runs.
-RESUMABLE_KEYS = ("workdir", "data_dir", "search.num_epochs")
+RESUMABLE_KEYS = ("workdir", "data_dir", "search.num_epochs", "search.max_nonfinite_steps")
 
 
 def _diff(a, b, prefix="", keys_kept=RESUMABLE_KEYS):
@@ -106,27 +122,6 @@ def _diff(a, b, prefix="", keys_kept=RESUMABLE_KEYS):
         elif va != vb:
             out.append(prefix + key)
     return out
-
-
-def checkpoint_manager(workdir, **trackables):
-    """A `tf.train.CheckpointManager` over `trackables` in `<workdir>/checkpoints`.
-
-    Keras `SeedGenerator` states are not tracked by `tf.train.Checkpoint` through
-    their layers, so the states found in any model among `trackables` are added
-    explicitly: a resumed run then draws the same arcs and dropout masks.
-    """
-    states = [
-        v
-        for obj in trackables.values()
-        for v in (getattr(obj, "variables", None) or [])
-        if "seed_generator" in getattr(v, "path", "")
-    ]
-    # Keyed by position: Keras numbers unnamed generators per process, the order is stable.
-    seeds = {f"seed_{i}": v for i, v in enumerate(states)}
-    checkpoint = tf.train.Checkpoint(seed_states=seeds, **trackables)
-    return tf.train.CheckpointManager(
-        checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=2
-    )
 
 
 def write_run_info(workdir, **info):
@@ -151,13 +146,3 @@ def read_config(workdir):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No run in {workdir}: {CONFIG_FILE} not found.")
     return read_json(path, expect=dict)
-
-
-def restore_latest(manager):
-    """Restores the newest checkpoint, if any. Returns True when one was restored."""
-    path = manager.latest_checkpoint
-    if not path:
-        return False
-    manager.checkpoint.restore(path).assert_existing_objects_matched()
-    logging.info("Resumed from %s", path)
-    return True

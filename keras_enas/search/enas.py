@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_enas import precision
+from keras_enas.run import nonfinite
 from keras_enas.search_spaces.space import SearchSpace
 
 __all__ = ["ENASSearch"]
@@ -60,6 +61,10 @@ class ENASSearch(keras.Model):
         self.epochs_done = self.add_weight(
             shape=(), dtype="int64", initializer="zeros", trainable=False, name="epochs_done"
         )
+        # Training steps skipped because their loss or gradient was not finite.
+        self.nonfinite_steps = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="nonfinite_steps"
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._phase_fns = None
 
@@ -85,22 +90,41 @@ class ENASSearch(keras.Model):
         optimizer = precision.loss_scaled(optimizer, self.child)  # decided by the child
         super().compile(optimizer=optimizer, auto_scale_loss=False, **kwargs)
 
+    def step_state_variables(self):
+        """Variables the forward pass writes besides the child's (e.g. a carried state)."""
+        return []
+
     def child_train_step(self, x, y, arc):
-        """One ω update on the child `arc` (ENAS §2.2, phase 1). Returns the loss."""
+        """One ω update on the child `arc` (ENAS §2.2, phase 1). Returns the loss.
+
+        A step whose loss or gradient norm is not finite changes nothing (the
+        BatchNorm statistics and carried states its forward pass wrote are put back),
+        is counted in `nonfinite_steps`, and returns NaN.
+        """
         variables = self.child.trainable_variables
+        kept = nonfinite.snapshot(self.child.non_trainable_variables + self.step_state_variables())
         with tf.GradientTape() as tape:
             loss, objective = self.child_loss(x, y, arc, training=True)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
         grads = tape.gradient(objective, variables)
+        # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
+        # (it lowers the scale); a non-finite loss is skipped and counted either way.
+        finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
         grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
-        self.optimizer.apply(grads, variables)
-        return loss
+        nonfinite.guarded_update(
+            finite, lambda: self.optimizer.apply(grads, variables), kept, self.nonfinite_steps
+        )
+        return tf.where(finite, loss, tf.constant(np.nan, loss.dtype))
 
     def train_step(self, data):
         x, y = data
         loss = self.child_train_step(x, y, self.sample_arc())
-        self.loss_tracker.update_state(loss)
-        return self._logs()
+        finite = tf.math.is_finite(loss)
+        # The epoch's mean loss is over the steps that were taken.
+        self.loss_tracker.update_state(
+            tf.where(finite, loss, tf.zeros_like(loss)), sample_weight=tf.cast(finite, loss.dtype)
+        )
+        return {**self._logs(), "nonfinite_steps": self.nonfinite_steps}
 
     def test_step(self, data):
         x, y = data

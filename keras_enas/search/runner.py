@@ -66,6 +66,10 @@ def fit_search(search, config, train_ds, valid_ds, callbacks=(), steps_per_epoch
         samples_from=phase,
         shuffle=False,
         log_every_secs=s.log_every_secs,
+        nonfinite_limit=s.max_nonfinite_steps,
+        nonfinite_setting="--search_max_nonfinite_steps",
+        nonfinite_hint="Lower --child_learning_rate (or --child_lr_max) or clip with "
+        "--child_grad_clip. ",
     )
 
 
@@ -76,7 +80,12 @@ def search_trackables(search):
     """
     if hasattr(search, "checkpoint_trackables"):
         return search.checkpoint_trackables()
-    return {"search": search, "child_optimizer": search.optimizer, "trainer": search.trainer}
+    return {
+        "search": search,
+        "child_optimizer": search.optimizer,
+        "trainer": search.trainer,
+        "controller_optimizer": search.trainer.optimizer,
+    }
 
 
 def derive_best(search, config):

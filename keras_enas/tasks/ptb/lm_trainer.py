@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_enas import precision
 from keras_enas.layers import tied_softmax
+from keras_enas.run import nonfinite
 
 __all__ = ["LMTrainer", "REDUCTIONS"]
 
@@ -95,6 +96,7 @@ class LMTrainer(keras.Model):
 
         self.train_state = state((batch_size, width), "train_state")
         self.epochs_done = state((), "epochs_done", "int64")
+        self.nonfinite_steps = state((), "nonfinite_steps", "int64")  # skipped steps
         self.loss_tracker = keras.metrics.Mean(name="final_train_loss")
         # NT-ASGD: number of averaged steps (0: not started) and the validation history.
         self.asgd_count = state((), "asgd_count")
@@ -162,14 +164,27 @@ class LMTrainer(keras.Model):
             loss, objective, new_state = self.losses_of(x, y)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
         grads = tape.gradient(objective, variables)
+        # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
+        # (it lowers the scale); a non-finite loss is skipped and counted either way.
+        finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
         grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
-        self.optimizer.apply(grads, variables)
-        self.train_state.assign(tf.cast(tf.stop_gradient(new_state), self.train_state.dtype))
-        if self.asgd:
-            self._average(variables)
-        self.loss_tracker.update_state(loss)
+
+        def update():  # skipped (and counted) when the loss or gradient is not finite
+            self.optimizer.apply(grads, variables)
+            self.train_state.assign(tf.cast(tf.stop_gradient(new_state), self.train_state.dtype))
+            if self.asgd:
+                self._average(variables)
+
+        nonfinite.guarded_update(finite, update, counter=self.nonfinite_steps)
+        self.loss_tracker.update_state(
+            tf.where(finite, loss, tf.zeros_like(loss)), sample_weight=tf.cast(finite, loss.dtype)
+        )
         mean = self.loss_tracker.result()
-        return {"final_train_loss": mean, "final_train_ppl": tf.exp(mean)}
+        return {
+            "final_train_loss": mean,
+            "final_train_ppl": tf.exp(mean),
+            "nonfinite_steps": self.nonfinite_steps,
+        }
 
     def _average(self, variables):
         """avg += (w − avg) / n once averaging has started (n = averaged steps)."""

@@ -83,6 +83,9 @@ class PTBSearch(enas.ENASSearch):
         self.train_state.assign(tf.zeros_like(self.train_state))
         self.eval_state.assign(tf.zeros_like(self.eval_state))
 
+    def step_state_variables(self):
+        return [self.train_state]
+
     def child_loss(self, x, y, arc, training):
         state = self.train_state if training else self.eval_state
         # Fused tied-softmax cross-entropy: no (B, T, V) logits gradient is built.
@@ -117,7 +120,14 @@ class PTBSearch(enas.ENASSearch):
         for x, y in zip(x_all, y_all):
             logits, state = fn(x, state, arc)
             total += float(_cross_entropy(y, logits))
-        return math.exp(total / len(x_all))
+        return _exp(total / len(x_all))
+
+    def _scores(self, loss):
+        """`valid_ppl` and `reward = c / valid_ppl` of a mean loss; a non-finite loss
+        (a diverged child) scores reward 0 and perplexity inf (null in JSON)."""
+        ppl = _exp(loss)
+        reward = self.reward_constant / ppl if math.isfinite(ppl) else 0.0
+        return {"valid_ppl": ppl, "reward": reward}
 
     def score_arcs(self, arcs, scoring, seed=0, num_batches=1):
         """Scores arcs: `valid_ppl` and `reward = c / valid_ppl` (see `derive.derive`).
@@ -129,8 +139,8 @@ class PTBSearch(enas.ENASSearch):
         if scoring == "full":
             batches = (self._reward_x, self._reward_y)
             for arc in arcs:
-                ppl = self.split_perplexity(tf.constant(arc), batches)
-                results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
+                loss = math.log(self.split_perplexity(tf.constant(arc), batches))
+                results.append(self._scores(loss))
             return results
         indices = pick_batches(len(self._reward_x), num_batches, seed)
         batches = [
@@ -140,9 +150,14 @@ class PTBSearch(enas.ENASSearch):
         for arc in arcs:
             arc = tf.constant(arc)
             loss = np.mean([float(loss_fn(x, y, arc)) for x, y in batches])
-            ppl = math.exp(loss)
-            results.append({"valid_ppl": ppl, "reward": self.reward_constant / ppl})
+            results.append(self._scores(loss))
         return results
+
+
+def _exp(loss):
+    """`exp(loss)`, inf for a loss too large (or NaN) instead of OverflowError or NaN."""
+    loss = float(loss)
+    return math.exp(loss) if loss < 700 else math.inf
 
 
 def _cross_entropy(y, logits):

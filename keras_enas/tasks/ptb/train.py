@@ -95,6 +95,7 @@ def _identity(config, space, arc):
     for key in ("fixed_arc", "arc_file", "arc_format", "num_nodes", "eval", "export_tflite"):
         record.pop(key)
     record["train"].pop("num_epochs")  # a run may be extended
+    record["train"].pop("max_nonfinite_steps")
     record["architecture"] = arch_lib.architecture_record(space, arc)
     return record
 
@@ -161,6 +162,9 @@ def run_ptb_training(
         steps_per_epoch=t.steps_per_epoch or None,
         callbacks=callbacks,
         log_every_secs=t.log_every_secs,
+        nonfinite_limit=t.max_nonfinite_steps,
+        nonfinite_setting="--train_max_nonfinite_steps",
+        nonfinite_hint="Lower --train_learning_rate or clip with --train_grad_clip. ",
     )
     if trainer.averaging:  # ASGD: the final model is the average
         trainer.swap_averages()
