@@ -51,8 +51,11 @@ def define_search_dry_run():
 
 def _run_reporting_disk_errors(run, argv):
     """`run(argv)`, with a file-system error (full disk, read-only, no permission) reported
-    as one line and exit status 2 instead of a traceback. What was written before stays:
+    as one line and exit status 2 instead of a traceback, and a `RunError` (divergence,
+    no checkpoint restores) as one line and exit status 1. What was written before stays:
     checkpoints are written atomically, so rerunning the command resumes."""
+    from keras_enas.run.errors import RunError
+
     program = os.path.basename(sys.argv[0]) or "keras_enas"
     try:
         return run(argv)
@@ -62,6 +65,9 @@ def _run_reporting_disk_errors(run, argv):
     except OSError as e:
         print(f"{program}: error: {disk_error_message(e)}", file=sys.stderr)
         return 2
+    except RunError as e:  # divergence, no checkpoint restores: one line, exit status 1
+        print(f"{program}: error: {e}", file=sys.stderr)
+        return 1
     except Exception as e:
         # TensorFlow's file writers (checkpoints, TensorBoard) raise tf.errors, not OSError.
         reason = next((r for r in _DISK_REASONS if r in str(e)), None)

@@ -40,7 +40,11 @@ def checkpoint_manager(workdir, **trackables):
         checkpoint, os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=2
     )
     unique = {id(v): v for group in every.values() for v in group.values()}
-    manager.saved_variables = list(unique.values())  # checked for NaN/inf before a save
+    # Weights and statistics are checked for NaN/inf before a save (other state, e.g. an
+    # `inf` "best so far" sentinel, may legitimately be infinite).
+    manager.saved_variables = [
+        v for v in unique.values() if v.trainable or "moving_" in getattr(v, "path", "")
+    ]
     return manager
 
 

@@ -8,6 +8,7 @@ import os
 
 from absl import logging
 
+from keras_enas.run import faults
 from keras_enas.run.files import read_json, write_json
 from keras_enas.search_spaces import get_space, registry
 
@@ -160,6 +161,7 @@ def write_result(workdir, record):
     """Writes `record` as `<workdir>/best_architecture.json`; returns the path."""
     path = os.path.join(workdir, BEST_ARCHITECTURE)
     write_json(path, record)
+    faults.point("result_write")
     return path
 
 

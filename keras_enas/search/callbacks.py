@@ -6,6 +6,7 @@ import keras
 from absl import logging
 
 from keras_enas import marginals as marginals_lib
+from keras_enas.run import faults
 
 __all__ = ["ControllerPhase"]
 
@@ -46,6 +47,7 @@ class ControllerPhase(keras.callbacks.Callback):
         updates = self.num_updates
         if updates is None:
             updates = getattr(self.model, "controller_updates", 1)
+        faults.point("controller")
         phase_logs, self.samples = self.model.controller_phase(updates, self.num_logged)
         for key, value in phase_logs.items():
             logs["controller_" + key] = value

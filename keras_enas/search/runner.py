@@ -2,6 +2,7 @@
 
 import os
 
+from keras_enas.run import faults
 from keras_enas.run import fit as fit_lib
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
@@ -91,6 +92,7 @@ def search_trackables(search):
 def derive_best(search, config):
     """Samples and scores `derive_num_samples` arcs (see `derive.derive`); best first."""
     s = config.search
+    faults.point("derive")
     return derive.derive(
         search, s.derive_num_samples, s.derive_scoring, num_batches=s.derive_num_batches
     )

@@ -90,6 +90,8 @@ class PTBSearch(enas.ENASSearch):
         state = self.train_state if training else self.eval_state
         # Fused tied-softmax cross-entropy: no (B, T, V) logits gradient is built.
         loss, new_state = self.child.cross_entropy(x, y, state, arc, training=training)
+        if not training:  # a diverged child must not leave NaN in the evaluation state
+            new_state = tf.where(tf.math.is_finite(new_state), new_state, tf.zeros_like(new_state))
         state.assign(tf.cast(tf.stop_gradient(new_state), state.dtype))
         objective = loss + self.l2 * self.child.l2_penalty(arc) if training else loss
         return loss, objective

@@ -9,7 +9,7 @@ from absl import logging
 
 from keras_enas import precision
 from keras_enas.models import fixed_rnn
-from keras_enas.run import files
+from keras_enas.run import faults, files
 from keras_enas.run import fit as fit_lib
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.tasks.ptb import architecture as arch_lib
@@ -190,6 +190,7 @@ def _evaluate_and_export(config, lm, trainer, splits, space, arc, vocab):
     test = evaluate.perplexity(lm, test_tokens, e.batch_size, e.bptt)
     record = arch_lib.architecture_record(space, arc)
     lm.save(os.path.join(workdir, "model.keras"))
+    faults.point("export")
     export.export_ptb_model(
         lm,
         os.path.join(workdir, "export"),

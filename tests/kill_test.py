@@ -1,0 +1,213 @@
+"""Issue 11 acceptance: SIGKILL each program at named points, restart, and get the result of
+an uninterrupted run bit for bit, with each epoch once in every log.
+
+The default run is small (search_ptb at three points). `KERAS_ENAS_FAULT_RUNS=N` adds N
+random kill points (a named point and count, or a kill after a random time) for each of
+search_ptb, search_cifar10 (macro and micro) and train_ptb.
+"""
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
+TIMING = {"seconds", "controller_seconds", "valid_seconds", "eval_seconds", "seconds_this_run"}
+SEARCH_POINTS = (
+    "train_step",
+    "controller",
+    "log_write",
+    "log_write_cut",
+    "checkpoint_before",
+    "checkpoint_after",
+    "derive",
+    "result_write",
+)
+TRAIN_POINTS = ("train_step", "log_write", "checkpoint_before", "checkpoint_after", "export")
+# program, arguments, data subdirectory, result file, epochs, steps per epoch, points
+PROGRAMS = {
+    "search_ptb": (
+        "search_ptb",
+        ["--flagfile=configs/ptb_search_smoke.flags", "--search_deterministic"],
+        "ptb",
+        "best_architecture.json",
+        2,
+        4,
+        SEARCH_POINTS,
+    ),
+    "search_macro": (
+        "search_cifar10",
+        ["--flagfile=configs/cifar10_macro_search_smoke.flags", "--search_deterministic"],
+        "cifar10",
+        "best_architecture.json",
+        2,
+        3,
+        SEARCH_POINTS,
+    ),
+    "search_micro": (
+        "search_cifar10",
+        ["--flagfile=configs/cifar10_micro_search_smoke.flags", "--search_deterministic"],
+        "cifar10",
+        "best_architecture.json",
+        2,
+        3,
+        SEARCH_POINTS,
+    ),
+    "train_ptb": (
+        "train_ptb",
+        [
+            "--flagfile=configs/ptb_final_smoke.flags",
+            "--train_deterministic",
+            "--train_num_epochs=2",
+            "--train_steps_per_epoch=3",
+            "--eval_epoch_batch_size=1024",
+            "--eval_batch_size=1024",
+        ],
+        "ptb",
+        "final_results.json",
+        2,
+        3,
+        TRAIN_POINTS,
+    ),
+}
+
+
+def _run(name, data, workdir, fault=None, kill_after=None):
+    """Runs a program; `fault` = "point:N" (KERAS_ENAS_FAULT_POINT) or a timed SIGKILL."""
+    program, args, sub, *_ = PROGRAMS[name]
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("KERAS_ENAS_FAULT_POINT", None)
+    if fault:
+        env["KERAS_ENAS_FAULT_POINT"] = fault
+    command = [sys.executable, os.path.join(REPO, "bin", program), *args]
+    command += [f"--data_dir={data / sub}", f"--workdir={workdir}"]
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if kill_after is not None:
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=900)
+    return proc.returncode, err
+
+
+def _jsonl(workdir):
+    return [json.loads(line) for line in open(os.path.join(workdir, "log.jsonl"))]
+
+
+def _strip(record):
+    return {k: v for k, v in record.items() if k not in TIMING}
+
+
+def _history(workdir):
+    rows = list(csv.DictReader(open(os.path.join(workdir, "history.csv"), newline="")))
+    return [_strip(r) for r in rows]
+
+
+def _tensorboard(workdir):
+    """{(dir, tag): [steps]} of the scalar summaries under `tensorboard/`."""
+    found = {}
+    for root, _, names in os.walk(os.path.join(workdir, "tensorboard")):
+        for name in sorted(n for n in names if "tfevents" in n):
+            for record in tf.data.TFRecordDataset(os.path.join(root, name)):
+                event = tf.compat.v1.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    key = (os.path.relpath(root, workdir), value.tag)
+                    found.setdefault(key, []).append(event.step)
+    return {k: sorted(v) for k, v in found.items() if "seconds" not in k[1]}
+
+
+def _outcome(name, workdir):
+    result = json.load(open(os.path.join(workdir, PROGRAMS[name][3])))
+    if "config" in result:
+        result["config"].pop("workdir")
+    return _strip(result), [_strip(r) for r in _jsonl(workdir)], _history(workdir)
+
+
+_REFERENCES = {}
+
+
+def _reference(name, data, tmp_path_factory):
+    """The uninterrupted run (once per program per session) and its wall time."""
+    if name not in _REFERENCES:
+        workdir = tmp_path_factory.mktemp(f"{name}_reference")
+        start = time.time()
+        code, err = _run(name, data, workdir)
+        assert code == 0, err[-3000:]
+        _REFERENCES[name] = (workdir, time.time() - start)
+    return _REFERENCES[name]
+
+
+def _kill_and_resume(name, data, tmp_path_factory, fault=None, kill_after=None):
+    """Kills a run, restarts it, and compares it with the uninterrupted one.
+
+    Returns whether the first run was really killed (a point past the run's end, or a
+    timer longer than the run, is not reached).
+    """
+    reference, _ = _reference(name, data, tmp_path_factory)
+    workdir = tmp_path_factory.mktemp(name)
+    code, err = _run(name, data, workdir, fault=fault, kill_after=kill_after)
+    killed = code == -signal.SIGKILL
+    assert killed or code == 0, err[-3000:]
+    code, err = _run(name, data, workdir)
+    assert code == 0, f"{fault or kill_after}: {err[-3000:]}"
+    expected, actual = _outcome(name, reference), _outcome(name, workdir)
+    epochs = PROGRAMS[name][4]
+    assert [r["epoch"] for r in actual[1]] == list(range(1, epochs + 1))  # log.jsonl
+    assert [r["epoch"] for r in actual[2]] == [str(e) for e in range(epochs)]  # history.csv
+    for (where, tag), steps in _tensorboard(workdir).items():
+        assert len(steps) == len(set(steps)), (where, tag, steps)
+    assert _tensorboard(workdir) == _tensorboard(reference)
+    assert actual[1] == expected[1], f"{fault or kill_after}: log.jsonl differs"
+    assert actual[0] == expected[0], f"{fault or kill_after}: the result differs"
+    return killed
+
+
+@pytest.fixture(scope="module")
+def data(shared_data):
+    return shared_data
+
+
+@pytest.mark.parametrize("fault", ["train_step:6", "log_write:2", "checkpoint_before:2"])
+def test_search_ptb_killed_and_resumed_is_bit_identical(data, tmp_path_factory, fault):
+    assert _kill_and_resume("search_ptb", data, tmp_path_factory, fault=fault)
+
+
+def _random_faults(name, count, rng, duration):
+    *_, epochs, steps, points = PROGRAMS[name]
+    faults = []
+    for _ in range(count):
+        if rng.random() < 0.25:
+            faults.append((None, round(rng.uniform(0.2, 1.0) * duration, 1)))
+            continue
+        point = rng.choice(points)
+        top = {"train_step": epochs * steps, "controller": epochs}.get(point, epochs)
+        if point in ("derive", "result_write", "export"):
+            top = 1
+        faults.append((f"{point}:{rng.randint(1, top)}", None))
+    return faults
+
+
+RUNS = int(os.environ.get("KERAS_ENAS_FAULT_RUNS", "0"))
+
+
+@pytest.mark.skipif(not RUNS, reason="set KERAS_ENAS_FAULT_RUNS=N for N random kills a program")
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_random_kills(data, tmp_path_factory, name):
+    _, duration = _reference(name, data, tmp_path_factory)
+    rng = random.Random(int(os.environ.get("KERAS_ENAS_FAULT_SEED", "0")) + len(name))
+    tried = []
+    for fault, kill_after in _random_faults(name, RUNS, rng, duration):
+        killed = _kill_and_resume(name, data, tmp_path_factory, fault, kill_after)
+        tried.append((fault or f"after {kill_after} s", killed))
+    print(f"\n{name}: {len(tried)} kill points passed, {sum(k for _, k in tried)} killed: {tried}")
