@@ -6,6 +6,7 @@ default and bounds; top-level fields (`seed`, `data_dir`, `workdir`) keep their 
 """
 
 import dataclasses
+import os
 import typing
 
 from absl import flags
@@ -80,6 +81,9 @@ def define_flags(config_cls, flag_values=flags.FLAGS):
 def config_from_flags(config_cls, flag_values=flags.FLAGS):
     """Builds a validated `config_cls` from parsed flags.
 
+    A config asking for a deterministic run (`--search_deterministic`,
+    `--train_deterministic`) also sets `TF_NUM_INTEROP_THREADS=1` for TensorFlow.
+
     Raises:
         ValueError: naming the offending flag, if a value is out of range.
     """
@@ -96,6 +100,11 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS):
                 prefix = _SECTION_PREFIX.get(f.name, f.name + "_")
                 raise ValueError(str(e).replace("`", "`--" + prefix, 1)) from None
     try:
-        return config_cls(**kwargs)
+        config = config_cls(**kwargs)
     except ValueError as e:
         raise ValueError(str(e).replace("`", "`--", 1)) from None
+    if any(getattr(getattr(config, k, None), "deterministic", False) for k in ("search", "train")):
+        # Bit-identical runs need one inter-op thread, fixed before TensorFlow starts
+        # (see `keras_enas.run.fit.enable_determinism`).
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    return config

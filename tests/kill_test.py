@@ -211,3 +211,39 @@ def test_random_kills(data, tmp_path_factory, name):
         killed = _kill_and_resume(name, data, tmp_path_factory, fault, kill_after)
         tried.append((fault or f"after {kill_after} s", killed))
     print(f"\n{name}: {len(tried)} kill points passed, {sum(k for _, k in tried)} killed: {tried}")
+
+
+def test_search_ptb_divergence_stops_with_one_line_and_keeps_the_checkpoint(data, tmp_path):
+    """Issue 11 fault 2's command: lr 200 without clipping (here with a limit of 0)."""
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "bin", "search_ptb"),
+            "--flagfile=configs/ptb_search_smoke.flags",
+            f"--data_dir={data / 'ptb'}",
+            f"--workdir={tmp_path}",
+            "--child_learning_rate=200",
+            "--child_grad_clip=0",
+            "--search_max_nonfinite_steps=0",
+            "--search_deterministic",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("search_ptb: error: ") and "--search_max_nonfinite_steps=0" in last
+    assert "Traceback" not in proc.stderr
+    names = os.listdir(tmp_path / "checkpoints")
+    assert "ckpt-1.index" in names and "ckpt-2.index" not in names  # epoch 2 diverged
+    reader = tf.train.load_checkpoint(str(tmp_path / "checkpoints" / "ckpt-1"))
+    for name, _ in tf.train.list_variables(str(tmp_path / "checkpoints" / "ckpt-1")):
+        value = reader.get_tensor(name)
+        if getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+            assert (abs(value) < float("inf")).all(), name  # finite, no NaN
+    for line in open(tmp_path / "log.jsonl"):
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in log.jsonl"))

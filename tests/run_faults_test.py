@@ -152,6 +152,11 @@ def _write_logs(path, epochs, cut=True):
             for e in range(epochs):
                 tf.summary.scalar("epoch_loss", 1.0, step=e + first)
         writer.close()
+    writer = tf.summary.create_file_writer(str(path / "tensorboard" / "validation"))
+    with writer.as_default():  # Keras: per-iteration steps (here 4 steps an epoch)
+        for e in range(epochs):
+            tf.summary.scalar("evaluation_loss_vs_iterations", 1.0, step=4 * (e + 1))
+    writer.close()
 
 
 def _tensorboard_steps(path):
@@ -168,7 +173,7 @@ def _tensorboard_steps(path):
 def test_logs_are_cut_back_to_the_restored_epoch(tmp_path):
     """Fault 5: a run killed after logging epoch 3 but checkpointing only epoch 2."""
     _write_logs(tmp_path, epochs=3)
-    log_repair.truncate_logs(str(tmp_path), 2)
+    log_repair.truncate_logs(str(tmp_path), 2, steps_done=8)
     # The resumed run appends epoch 3 again: every epoch once, no line swallowed.
     with open(tmp_path / "log.jsonl", "a") as f:
         f.write(json.dumps({"epoch": 3, "loss": 0.3}) + "\n")
@@ -176,7 +181,8 @@ def test_logs_are_cut_back_to_the_restored_epoch(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2, 3]
     rows = list(csv.DictReader(open(tmp_path / "history.csv", newline="")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert _tensorboard_steps(tmp_path) == {"train": [0, 1], "controller": [1, 2]}
+    steps = _tensorboard_steps(tmp_path)
+    assert steps == {"train": [0, 1], "controller": [1, 2], "validation": [4, 8]}
 
 
 def test_jsonl_holds_no_bare_nan_or_infinity(tmp_path):
@@ -190,5 +196,5 @@ def test_jsonl_holds_no_bare_nan_or_infinity(tmp_path):
 def test_resume_cuts_logs_once_more_killed_mid_line(tmp_path):
     """A kill mid-line, then the resume: `fit_resumable` cuts before appending."""
     _write_logs(tmp_path, epochs=2)
-    assert log_repair.truncate_logs(str(tmp_path), 2) == 2  # the cut jsonl and csv rows
-    assert log_repair.truncate_logs(str(tmp_path), 2) == 0  # idempotent
+    assert log_repair.truncate_logs(str(tmp_path), 2, 8) == 2  # the cut jsonl and csv rows
+    assert log_repair.truncate_logs(str(tmp_path), 2, 8) == 0  # idempotent

@@ -1,6 +1,9 @@
 """`fit_resumable`: the resume + fit skeleton of every search and final training."""
 
+import os
+
 import tensorflow as tf
+from absl import logging
 
 from keras_enas.run import log_repair, logs, nonfinite
 from keras_enas.run import workdir as workdir_lib
@@ -17,7 +20,27 @@ def check_workdir(workdir, deterministic=False):
     if not workdir:
         raise ValueError("`workdir` must be set. Received: workdir=None")
     if deterministic:
-        tf.config.experimental.enable_op_determinism()
+        enable_determinism()
+
+
+def enable_determinism():
+    """TensorFlow op determinism, and one inter-op thread, so that runs are bit-identical.
+
+    Op determinism alone is not enough on CPU: with several inter-op threads, two fresh
+    `train_ptb` runs differed in the last bits of the weights after 20 steps (issue 11,
+    fault 6), and not with one. The thread count can only be set before TensorFlow
+    starts its runtime, so the programs set `TF_NUM_INTEROP_THREADS=1` when they parse a
+    deterministic config (`cli.config_from_flags`); here it is set if still possible.
+    """
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime already started
+        if os.environ.get("TF_NUM_INTEROP_THREADS") != "1":
+            logging.warning(
+                "Deterministic run, but TensorFlow started with several inter-op threads: "
+                "set TF_NUM_INTEROP_THREADS=1 before it starts for bit-identical runs."
+            )
 
 
 def steps_per_epoch(steps, train_ds, name="steps_per_epoch"):
@@ -87,7 +110,10 @@ def fit_resumable(
     manager = workdir_lib.checkpoint_manager(workdir, **trackables)
     workdir_lib.restore_latest(manager)
     initial_epoch = int(model.epochs_done.numpy())
-    log_repair.truncate_logs(workdir, initial_epoch)
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    log_repair.truncate_logs(
+        workdir, initial_epoch, None if iterations is None else int(iterations.numpy())
+    )
     if nonfinite_limit is not None:
         stop = nonfinite.NonFiniteStop(nonfinite_limit, nonfinite_setting, nonfinite_hint)
         callbacks = [stop, *callbacks]

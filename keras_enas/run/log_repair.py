@@ -19,14 +19,19 @@ from absl import logging
 ONE_BASED_DIRS = ("controller",)
 
 
-def truncate_logs(workdir, epochs_done):
-    """Drops the log records of epochs after `epochs_done` (and damaged ones) in `workdir`."""
+def truncate_logs(workdir, epochs_done, steps_done=None):
+    """Drops the log records of epochs after `epochs_done` (and damaged ones) in `workdir`.
+
+    TensorBoard summaries are kept by step: epoch summaries up to `epochs_done`, and
+    those Keras writes against training iterations (tags `*_vs_iterations`) up to
+    `steps_done` (the restored optimizer's iterations; None keeps them all).
+    """
     dropped = _truncate_jsonl(os.path.join(workdir, "log.jsonl"), epochs_done)
     dropped += _truncate_csv(os.path.join(workdir, "history.csv"), epochs_done)
     pattern = os.path.join(workdir, "tensorboard", "**", "events.out.tfevents.*")
     for path in sorted(glob.glob(pattern, recursive=True)):
         one_based = os.path.basename(os.path.dirname(path)) in ONE_BASED_DIRS
-        dropped += _truncate_events(path, epochs_done + (1 if one_based else 0))
+        dropped += _truncate_events(path, epochs_done + (1 if one_based else 0), steps_done)
     if dropped:
         logging.warning(
             "Dropped %d log records written after the restored checkpoint (epoch %d) or "
@@ -91,13 +96,19 @@ def _truncate_csv(path, epochs_done):
     return dropped
 
 
-def _truncate_events(path, steps):
-    """Keeps the events of an event file whose summaries have step < `steps`."""
+def _truncate_events(path, epochs, iterations=None):
+    """Keeps the events of an event file whose summaries have step < `epochs` (or, for
+    per-iteration tags, step <= `iterations`)."""
     kept, dropped = [], 0
     try:
         for record in tf.data.TFRecordDataset(path):
             event = tf.compat.v1.Event.FromString(record.numpy())
-            if event.HasField("summary") and event.step >= steps:
+            tags = [v.tag for v in event.summary.value]
+            if any(t.endswith("_vs_iterations") for t in tags):
+                late = iterations is not None and event.step > iterations
+            else:
+                late = event.step >= epochs
+            if event.HasField("summary") and late:
                 dropped += 1
             else:
                 kept.append(record.numpy())

@@ -4,7 +4,6 @@ import os
 import time
 
 import keras
-import tensorflow as tf
 from absl import logging
 
 from keras_enas import precision
@@ -141,7 +140,7 @@ def run_ptb_training(
     if space is None and config.cell == "enas":
         space, arc = arch_lib.resolve_architecture(config)
     if config.train.deterministic:
-        tf.config.experimental.enable_op_determinism()
+        fit_lib.enable_determinism()
     workdir, t, e = config.workdir, config.train, config.eval
     prepare_workdir(config, space, arc)
     keras.utils.set_random_seed(config.seed)
