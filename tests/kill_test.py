@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -67,14 +68,14 @@ PROGRAMS = {
             "--flagfile=configs/ptb_final_smoke.flags",
             "--train_deterministic",
             "--train_num_epochs=2",
-            "--train_steps_per_epoch=3",
+            "--train_steps_per_epoch=10",
             "--eval_epoch_batch_size=1024",
             "--eval_batch_size=1024",
         ],
         "ptb",
         "final_results.json",
         2,
-        3,
+        10,
         TRAIN_POINTS,
     ),
 }
@@ -181,6 +182,25 @@ def data(shared_data):
 @pytest.mark.parametrize("fault", ["train_step:6", "log_write:2", "checkpoint_before:2"])
 def test_search_ptb_killed_and_resumed_is_bit_identical(data, tmp_path_factory, fault):
     assert _kill_and_resume("search_ptb", data, tmp_path_factory, fault=fault)
+
+
+def test_train_ptb_two_fresh_runs_are_bit_identical(data, tmp_path_factory):
+    """Fault 6: `--train_deterministic` (20 steps: with several inter-op threads, the
+    weights differed in their last bits; one inter-op thread makes runs bit-identical)."""
+    reference, _ = _reference("train_ptb", data, tmp_path_factory)
+    workdir = tmp_path_factory.mktemp("train_ptb_again")
+    code, err = _run("train_ptb", data, workdir)
+    assert code == 0, err[-3000:]
+    assert _outcome("train_ptb", workdir) == _outcome("train_ptb", reference)
+    names = {}
+    for run in (reference, workdir):
+        path = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+        reader = tf.train.load_checkpoint(path)
+        names[run] = {n: reader.get_tensor(n) for n, _ in tf.train.list_variables(path)}
+    first, second = names[reference], names[workdir]
+    assert first.keys() == second.keys()
+    differ = [n for n in first if not np.array_equal(first[n], second[n])]
+    assert not differ, differ[:5]
 
 
 def _random_faults(name, count, rng, duration):
