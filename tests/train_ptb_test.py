@@ -174,6 +174,9 @@ def test_resume_reaches_the_same_weights(tmp_path):
 def test_resume_with_another_architecture_is_refused(tmp_path):
     config = _config(str(tmp_path), num_epochs=1)
     train_lib.prepare_workdir(config, *architecture.resolve_architecture(config))
+    # A run that checkpointed an epoch (without one, config.json is replaced: issue 11).
+    os.makedirs(tmp_path / "checkpoints")
+    (tmp_path / "checkpoints" / "ckpt-1.index").write_bytes(b"")
     other = dataclasses.replace(config, fixed_arc="0 1 1 1 0 2")
     with pytest.raises(ValueError, match=r"different config \(differs in: architecture"):
         train_lib.prepare_workdir(other, *architecture.resolve_architecture(other))
