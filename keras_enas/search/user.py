@@ -13,7 +13,7 @@ from keras_enas import precision, reinforce
 from keras_enas.config import base as config_base
 from keras_enas.config.search import ControllerConfig
 from keras_enas.config.user import UserSearchConfig
-from keras_enas.run import logs, records
+from keras_enas.run import log_repair, logs, records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
 from keras_enas.search import derive, enas, user_data, user_liveness, user_schema
@@ -233,6 +233,10 @@ class ENAS(enas.ENASSearch):
         callbacks = [phase, *(callbacks or [])]
         if self.workdir:
             kwargs["initial_epoch"] = int(self.epochs_done.numpy())
+            # Each epoch once in every log after a kill (see `run.log_repair`).
+            log_repair.truncate_logs(
+                self.workdir, kwargs["initial_epoch"], int(self.optimizer.iterations.numpy())
+            )
             callbacks += [
                 logs.CSVLogger(os.path.join(self.workdir, "history.csv"), append=True),
                 logs.JsonlLogger(os.path.join(self.workdir, "log.jsonl"), samples_from=phase),
