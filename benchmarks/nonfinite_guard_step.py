@@ -3,8 +3,8 @@
 Times `ENASSearch.child_train_step` (the guard: `tf.math.is_finite` on the loss and the
 gradient norm, a snapshot of the carried state / BatchNorm statistics, one `tf.cond`)
 against the same step without the guard, in alternating rounds in one process, for the
-PTB search (hidden 200, 8 nodes, batch 64 x BPTT 35, vocabulary 10k) and a small macro
-CIFAR search (6 layers, 24 filters, batch 32).
+PTB search (default hidden 200, 8 nodes, batch 64 x BPTT 35, vocabulary 10k) and a
+macro CIFAR search (default 6 layers, 24 filters).
 
     python benchmarks/nonfinite_guard_step.py --steps 10 --rounds 5
 """
@@ -34,7 +34,7 @@ def _unguarded(search):
     return step
 
 
-def _searches():
+def _searches(args):
     import numpy as np
 
     from keras_enas import config as config_lib
@@ -43,17 +43,23 @@ def _searches():
     from keras_enas.tasks.ptb import search as ptb_search
 
     child = config_lib.RNNChildConfig(
-        num_nodes=8, hidden_size=200, batch_size=64, eval_batch_size=64, bptt=35
+        num_nodes=8,
+        hidden_size=args.hidden,
+        batch_size=args.batch,
+        eval_batch_size=args.batch,
+        bptt=35,
     )
     ptb_config = config_lib.PTBSearchConfig(child=child)
     rng = np.random.default_rng(0)
-    tokens = rng.integers(0, 10000, (1, 64, 35)).astype(np.int32)
+    tokens = rng.integers(0, 10000, (1, args.batch, 35)).astype(np.int32)
     ptb = ptb_search.build_ptb_search(ptb_config, 10000, (tokens, tokens))
-    x = rng.integers(0, 10000, (64, 35)).astype(np.int32)
+    x = rng.integers(0, 10000, (args.batch, 35)).astype(np.int32)
     yield "ptb", ptb, x, x
-    cifar = CIFARSearchConfig(child=CIFARChildConfig(num_layers=6, filters=24, batch_size=32))
-    images = rng.integers(0, 256, (32, 32, 32, 3)).astype(np.uint8)
-    labels = rng.integers(0, 10, 32).astype(np.int32)
+    cifar = CIFARSearchConfig(
+        child=CIFARChildConfig(num_layers=args.layers, filters=args.filters, batch_size=args.batch)
+    )
+    images = rng.integers(0, 256, (args.batch, 32, 32, 3)).astype(np.uint8)
+    labels = rng.integers(0, 10, args.batch).astype(np.int32)
     mean, std = np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32)
     macro = cifar_search.build_cifar_search(cifar, (images, labels), mean, std)
     yield "macro", macro, images.astype(np.float32) / 255, labels
@@ -63,13 +69,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per round.")
     parser.add_argument("--rounds", type=int, default=5, help="Alternating rounds.")
+    parser.add_argument("--hidden", type=int, default=200, help="PTB hidden size.")
+    parser.add_argument("--batch", type=int, default=64, help="Minibatch size (both tasks).")
+    parser.add_argument("--layers", type=int, default=6, help="Macro CNN layers.")
+    parser.add_argument("--filters", type=int, default=24, help="Macro CNN filters.")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
 
-    report = {"machine": machine(), "steps": args.steps, "rounds": args.rounds}
-    for name, search, x, y in _searches():
+    report = {"machine": machine(), "args": vars(args)}
+    for name, search, x, y in _searches(args):
         arc = tf.constant(search.space.random_arc(0))
         fns = {
             "guarded": tf.function(search.child_train_step),
