@@ -63,7 +63,7 @@ def step_is_finite(loss, objective, grads, optimizer):
 class NonFiniteStop(keras.callbacks.Callback):
     """Stops the run once more than `limit` training steps were skipped as non-finite.
 
-    Reads `logs["nonfinite_steps"]` (the model's running count, checkpointed).
+    Reads the model's `nonfinite_steps` variable (the running count, checkpointed).
 
     Args:
         limit: the largest number of skipped steps tolerated.
@@ -79,10 +79,11 @@ class NonFiniteStop(keras.callbacks.Callback):
         self.limit, self.setting, self.hint = int(limit), setting, hint
 
     def on_train_batch_end(self, batch, logs=None):
-        count = (logs or {}).get("nonfinite_steps")
-        if count is not None and int(count) > self.limit:
+        variable = getattr(self.model, "nonfinite_steps", None)
+        count = None if variable is None else int(variable.numpy())
+        if count is not None and count > self.limit:
             raise DivergenceError(
-                f"{int(count)} training steps had a non-finite loss or gradient (skipped), "
+                f"{count} training steps had a non-finite loss or gradient (skipped), "
                 f"more than {self.setting}={self.limit}: the run diverged. {self.hint}"
                 "The last good checkpoint is kept; raise the limit to go on."
             )

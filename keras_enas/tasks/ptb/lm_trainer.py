@@ -183,7 +183,7 @@ class LMTrainer(keras.Model):
         return {
             "final_train_loss": mean,
             "final_train_ppl": tf.exp(mean),
-            "nonfinite_steps": self.nonfinite_steps,
+            "final_nonfinite_steps": self.nonfinite_steps,  # skipped steps so far
         }
 
     def _average(self, variables):
