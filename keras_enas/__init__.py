@@ -43,6 +43,8 @@ _API = {
     "set_architecture": "keras_enas.search.user_schema",
     "space_of": "keras_enas.search.user_schema",
     "UserSpace": "keras_enas.search_spaces.user",
+    "write_report": "keras_enas.report",
+    "rank_correlation": "keras_enas.search.rank",
 }
 
 # The public API (loaded lazily through `__getattr__`); tests/public_api_test.py keeps it

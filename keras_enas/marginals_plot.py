@@ -20,10 +20,19 @@ def heatmap_figure(names, matrix, title, column_label="choice"):
     Returns:
         A `matplotlib.figure.Figure`.
     """
-    matrix = np.asarray(matrix, np.float64)
-    rows, columns = matrix.shape
+    rows, columns = np.shape(matrix)
     fig = mpl_figure.Figure(figsize=(1.6 + 0.45 * columns + 0.9, 0.9 + 0.28 * rows), dpi=100)
     ax = fig.add_subplot()
+    image = draw_heatmap(ax, names, matrix, title, column_label)
+    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    fig.tight_layout()
+    return fig
+
+
+def draw_heatmap(ax, names, matrix, title, column_label="choice"):
+    """Draws one heat map (see `heatmap_figure`) into the axes `ax`; returns the image."""
+    matrix = np.asarray(matrix, np.float64)
+    rows, columns = matrix.shape
     image = ax.imshow(
         np.ma.masked_invalid(matrix),
         vmin=0.0,
@@ -48,9 +57,7 @@ def heatmap_figure(names, matrix, title, column_label="choice"):
     ax.set_xticks(range(columns), [str(j) for j in range(columns)], fontsize=7)
     ax.set_xlabel(column_label, fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
-    fig.tight_layout()
-    return fig
+    return image
 
 
 def figure_png(fig):

@@ -53,6 +53,20 @@ def test_search_cifar10_smoke_on_real_data(shared_data, tmp_path):
     shown = run_bin("show_arc", f"--arc_file={workdir / 'best_architecture.json'}", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == best["decoded"]
+    _check_report(workdir, "macro", ("ops macro_op", "skips"))
+
+
+def _check_report(workdir, space, groups):
+    """search_report on a finished search: curves, heat maps, top architectures drawn."""
+    from keras_enas import report
+
+    written = report.write_report(str(workdir), top_k=2)
+    assert set(written) == {"curves", "marginals", "top", "report"}
+    assert all(open(written[k], "rb").read(4) == b"\x89PNG" for k in ("curves", "top"))
+    text = open(written["report"]).read()
+    assert f"# Search report: {space} (enas)" in text and "| 2 | " in text
+    for group in groups:
+        assert f"| {group} |" in text, group
 
 
 @pytest.mark.e2e
@@ -75,6 +89,7 @@ def test_micro_search_then_train_the_found_cells(shared_data, tmp_path):
     shown = run_bin("show_arc", f"--arc_file={search_dir}", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == best["decoded"]
+    _check_report(search_dir, "micro", ("inputs", "ops micro_op"))
     records = [json.loads(line) for line in open(search_dir / "log.jsonl")]
     assert [r["epoch"] for r in records] == [1, 2]
     assert all(0 <= r["controller_raw_reward"] <= 1 for r in records)

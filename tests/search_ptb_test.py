@@ -163,6 +163,14 @@ def test_search_ptb_smoke_on_real_data(shared_data, tmp_path):
     shown = _bin("show_arc", f"--arc_file={workdir}", "--json", "--fixed_arc=0 1")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == best["decoded"]
+    # search_report on the finished search: the program writes its four files.
+    proc = _bin("search_report", f"--workdir={workdir}", "--top_k=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("report.png", "report_marginals.png", "report_top.png"):
+        assert (workdir / name).read_bytes()[:4] == b"\x89PNG", name
+    text = (workdir / "report.md").read_text()
+    assert "# Search report: ptb_rnn (enas)" in text and "| ops rnn_activation | 3 |" in text
+    assert f"`{best['top_k'][0]['arc']}`" in text
 
 
 @pytest.mark.parametrize(
