@@ -108,3 +108,22 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS):
         # (see `keras_enas.run.fit.enable_determinism`).
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     return config
+
+
+def config_from_flagfile(config_cls, path):
+    """Builds a validated `config_cls` from a flagfile alone (its own `FlagValues`), e.g.
+    the training budget of another program's flagfile.
+
+    Raises:
+        FileNotFoundError: if `path` does not exist.
+        ValueError: if the file sets an unknown flag or a value out of range.
+    """
+    if not path or not os.path.isfile(path):
+        raise FileNotFoundError(f"Flagfile not found: {path!r}")
+    values = flags.FlagValues()
+    define_flags(config_cls, flag_values=values)
+    try:
+        values(["config_from_flagfile", f"--flagfile={path}"])
+    except flags.Error as e:
+        raise ValueError(f"{path}: {e}") from None
+    return config_from_flags(config_cls, flag_values=values)

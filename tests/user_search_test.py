@@ -1,5 +1,6 @@
 """Acceptance test of the public search-your-own-model API on real CIFAR-10 (public API only)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -134,6 +135,12 @@ def test_search_fixed_save_and_resume(data, tmp_path):
     assert set(best) == {"block1", "block2", "skips", "out_input"}
     assert os.path.exists(tmp_path / "a" / "best_architecture.json")
     assert os.path.getsize(tmp_path / "a" / "choices.png") > 1000
+    # search_report on a user search: curves, heat maps per choice kind, top drawn.
+    written = ke.write_report(str(tmp_path / "a"), top_k=3)
+    assert set(written) == {"curves", "marginals", "top", "report"}
+    text = open(written["report"]).read()
+    assert "# Search report: user (enas)" in text and "| 2 | " in text
+    assert f"`{json.load(open(tmp_path / 'a' / 'best_architecture.json'))['arc']}`" in text
 
     # The fixed model with the shared weights computes the shared model's function.
     shared_fixed = ke.fixed_model(supernet, best, copy_weights=True)

@@ -1,4 +1,8 @@
-"""Configuration of `rank_correlation`: do shared-weight scores rank arcs as training does?"""
+"""Configuration of `rank_correlation`: do shared-weight scores rank arcs as training does?
+
+The `child` and `train` sections are the from-scratch budget of a PTB study; a CIFAR-10
+study reads its budget from a `train_cifar10` flagfile (`cifar_final_flagfile`).
+"""
 
 import dataclasses
 
@@ -42,7 +46,18 @@ class RankCorrelationConfig(Validated):
         "arcs.jsonl record per trained arc, ranking.json, "
         "ranking.png; an existing one is resumed.",
     )
-    data_dir: str = _field("data/ptb", "Directory with ptb.{train,valid,test}.txt.")
+    data_dir: str = _field(
+        "data/ptb",
+        "Directory with ptb.{train,valid,test}.txt (PTB searches) or cifar-10-batches-py "
+        "(CIFAR-10 searches).",
+    )
+    cifar_final_flagfile: str | None = _field(
+        None,
+        "For a macro or micro search: a train_cifar10 flagfile whose --child_* and "
+        "--train_* settings are the from-scratch budget of every arc (e.g. "
+        "configs/cifar10_macro_final_smoke.flags); its arc and workdir are ignored. "
+        "PTB searches use --child_* and --train_* of this program instead.",
+    )
     num_arcs: int = _field(
         12, "Arcs K to sample, score and train from scratch.", lower=2, upper=1000
     )
