@@ -56,3 +56,54 @@ def test_best_architecture_lists_the_top_k(tmp_path):
     assert top[0]["arc"] == written["arc"] and "node" in top[0]["decoded_text"]
     assert [t["reward"] for t in top] == sorted([t["reward"] for t in top], reverse=True)
     assert written["scoring_num_batches"] == 2
+
+
+def test_train_top_k_from_scratch_starts_every_arc_from_fresh_weights():
+    from keras_enas.search import derive_train
+
+    config = tiny_config()
+    inputs = synthetic_inputs(config)
+
+    def build():
+        return run_ptb.build_ptb_search(config, inputs["vocab_size"], inputs["reward_batches"])
+
+    fresh = build()
+    arcs = [fresh.space.random_arc(i) for i in range(3)]
+    untrained = fresh.score_arcs(arcs, "minibatch", num_batches=2)
+    ranked = [{"arc": a, "reward": 0.0} for a in arcs]
+    # 0 steps: each arc's score is the fresh model's, whatever was scored before it.
+    zero = derive_train.train_top_k(build, ranked, 3, 0, inputs["train_ds"], "minibatch", 2)
+    by_arc = {z["arc"].tobytes(): z["from_scratch_valid_ppl"] for z in zero}
+    for arc, score in zip(arcs, untrained):
+        assert by_arc[arc.tobytes()] == pytest.approx(score["valid_ppl"], rel=1e-5)
+    # 3 steps: training changes the scores; the order of training does not; re-ranked.
+    trained = derive_train.train_top_k(build, ranked, 2, 3, inputs["train_ds"], "minibatch", 2)
+    again = derive_train.train_top_k(
+        build, ranked[1::-1] + ranked[2:], 2, 3, inputs["train_ds"], "minibatch", 2
+    )
+    assert {t["arc"].tobytes(): t["from_scratch_reward"] for t in trained[:2]} == pytest.approx(
+        {t["arc"].tobytes(): t["from_scratch_reward"] for t in again[:2]}
+    )
+    assert trained[0]["from_scratch_reward"] >= trained[1]["from_scratch_reward"]
+    assert all(
+        t["from_scratch_valid_ppl"] != pytest.approx(by_arc[t["arc"].tobytes()])
+        for t in trained[:2]
+    )
+    assert "from_scratch_reward" not in trained[2]  # beyond k: unchanged
+
+
+def test_derive_train_steps_picks_by_training_from_scratch(tmp_path):
+    config = tiny_config(
+        str(tmp_path / "run"),
+        num_epochs=1,
+        derive_num_samples=6,
+        derive_top_k=2,
+        derive_train_steps=2,
+    )
+    run_ptb.run_ptb_search(config, **synthetic_inputs(config))
+    written = json.loads((tmp_path / "run" / "best_architecture.json").read_text())
+    assert written["picked_by"] == "train_from_scratch"
+    top = written["top_k"]
+    assert len(top) == 2 and top[0]["arc"] == written["arc"]
+    assert top[0]["from_scratch_reward"] >= top[1]["from_scratch_reward"]
+    assert all("from_scratch_valid_ppl" in t and "valid_ppl" in t for t in top)

@@ -93,6 +93,16 @@ class SearchConfig(Validated):
     log_num_arcs: int = _field(
         10, "Sampled arcs printed with their rewards each epoch.", lower=0, upper=1000
     )
+    derive_train_steps: int = _field(
+        0,
+        "If > 0: each of the top derive_top_k arcs is then trained from scratch for this "
+        "many minibatches (fresh weights of the search's child model, the search's "
+        "optimizer settings) and scored again on the same validation minibatches; the "
+        "best after training becomes the result (best_architecture.json: picked_by, "
+        "from_scratch_* scores in top_k). 0: the best shared-weight score is the result.",
+        lower=0,
+        upper=MAX_STEPS,
+    )
     log_marginal_samples: int = _field(
         256,
         "Arcs sampled after each controller phase to estimate the controller's "

@@ -49,6 +49,12 @@ class UserSearchConfig(Validated):
     seed: int = _field(
         0, "Seed of the controller, uniform arcs and reward minibatches.", lower=0, upper=MAX_SEED
     )
+    derive_top_k: int = _field(
+        5,
+        "Best distinct arcs listed, with their rewards, under 'top_k' in best_architecture.json.",
+        lower=1,
+        upper=1000,
+    )
     jit_compile: bool = _field(
         False,
         "Compile the steps with XLA (choices then compute every "

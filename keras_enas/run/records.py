@@ -142,11 +142,15 @@ def result_record(search, config, ranked, score_keys, **fields):
         "decoded_text": str(space.decode(best)),
         "scoring": s.derive_scoring,
         "scoring_num_batches": s.derive_num_batches if s.derive_scoring == "minibatch" else None,
+        "picked_by": "train_from_scratch"
+        if "from_scratch_reward" in ranked[0]
+        else "shared_weights",
         "top_k": [
             {
                 "arc": space.format_arc(r["arc"]),
                 "decoded_text": str(space.decode(r["arc"])),
                 **{k: r[k] for k in score_keys},
+                **{k: v for k, v in r.items() if k.startswith("from_scratch_")},
             }
             for r in ranked[: s.derive_top_k]
         ],

@@ -106,8 +106,18 @@ def _reason(error):
     return str(error)
 
 
-# Settings that may change when a run is resumed: where it lives, how long it runs.
-RESUMABLE_KEYS = ("workdir", "data_dir", "search.num_epochs", "search.max_nonfinite_steps")
+# Settings that may change when a run is resumed: where it lives, how long it runs, and
+# how the final architecture is derived (derive settings do not touch the trained state).
+RESUMABLE_KEYS = (
+    "workdir",
+    "data_dir",
+    "search.num_epochs",
+    "search.max_nonfinite_steps",
+    "search.derive_train_steps",
+    "search.derive_top_k",
+    "search.derive_num_batches",
+    "derive_top_k",
+)
 
 
 def _diff(a, b, prefix="", keys_kept=RESUMABLE_KEYS):

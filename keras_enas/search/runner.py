@@ -89,10 +89,28 @@ def search_trackables(search):
     }
 
 
-def derive_best(search, config):
-    """Samples and scores `derive_num_samples` arcs (see `derive.derive`); best first."""
+def derive_best(search, config, build_search=None, train_ds=None):
+    """Samples and scores `derive_num_samples` arcs (see `derive.derive`); best first.
+
+    With `config.search.derive_train_steps` > 0 (and `build_search`, `train_ds` given),
+    the top `derive_top_k` are re-ranked after a short training from scratch
+    (`derive_train.train_top_k`).
+    """
     s = config.search
     faults.point("derive")
-    return derive.derive(
+    ranked = derive.derive(
         search, s.derive_num_samples, s.derive_scoring, num_batches=s.derive_num_batches
     )
+    if s.derive_train_steps and build_search is not None and train_ds is not None:
+        from keras_enas.search import derive_train
+
+        ranked = derive_train.train_top_k(
+            build_search,
+            ranked,
+            s.derive_top_k,
+            s.derive_train_steps,
+            train_ds,
+            s.derive_scoring,
+            s.derive_num_batches,
+        )
+    return ranked

@@ -307,6 +307,14 @@ class ENAS(enas.ENASSearch):
                     "decoded": best.to_dict(),
                     "decoded_text": str(best),
                     "scoring": "minibatch",
+                    "top_k": [
+                        {
+                            "arc": self.space.format_arc(r["arc"]),
+                            "decoded_text": str(self.space.decode(r["arc"])),
+                            "reward": r["reward"],
+                        }
+                        for r in ranked[: self.config.derive_top_k]
+                    ],
                     "scores": [
                         {"arc": self.space.format_arc(r["arc"]), "reward": r["reward"]}
                         for r in ranked

@@ -110,7 +110,12 @@ def run_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
         callbacks=[CosineRestarts(c.lr_max, c.lr_min, c.lr_t0, c.lr_t_mul)],
         steps_per_epoch=fit_lib.steps_per_epoch(config.search.steps_per_epoch, train_ds),
     )
-    ranked = runner.derive_best(search, config)
+    ranked = runner.derive_best(
+        search,
+        config,
+        build_search=lambda: build_cifar_search(config, reward_data, mean, std),
+        train_ds=train_ds,
+    )
     space, best = search.space, ranked[0]["arc"]
     result = records.result_record(
         search, config, ranked, ("accuracy",), fixed_arc=space.format_arc(best)

@@ -121,7 +121,13 @@ def run_ptb_search(
             ptb_cb.EpochDecay(c.learning_rate, c.lr_decay, c.lr_decay_start),
         ],
     )
-    result = _derive_and_save(search, config, workdir)
+    result = _derive_and_save(
+        search,
+        config,
+        workdir,
+        build_search=lambda: build_ptb_search(config, vocab_size, reward_batches),
+        train_ds=train_ds,
+    )
     logging.info(
         "Search done in %.0f s. Best architecture:\n%s", time.time() - start, result["decoded_text"]
     )
@@ -150,10 +156,10 @@ def describe_ptb_search(
     }
 
 
-def _derive_and_save(search, config, workdir):
+def _derive_and_save(search, config, workdir, build_search=None, train_ds=None):
     """Derives the best arc and writes `best_architecture.json`."""
     space = search.space
-    ranked = runner.derive_best(search, config)
+    ranked = runner.derive_best(search, config, build_search, train_ds)
     best = ranked[0]["arc"]
     arcs = {}
     for fmt in rnn.ARC_FORMATS:
