@@ -55,6 +55,14 @@ class UserSearchConfig(Validated):
         lower=1,
         upper=1000,
     )
+    log_marginal_samples: int = _field(
+        256,
+        "Arcs sampled after each controller phase to estimate the controller's "
+        "per-decision probabilities, written to log.jsonl and TensorBoard with a workdir "
+        "(0 disables).",
+        lower=0,
+        upper=MAX_SAMPLES,
+    )
     jit_compile: bool = _field(
         False,
         "Compile the steps with XLA (choices then compute every "

@@ -118,6 +118,15 @@ def _space(best, config):
     return get_space(name, **spec.from_config(types.SimpleNamespace(**config["child"])))
 
 
+def op_names(space, group):
+    """Names of the choices of an op group of a built-in space (None if unknown)."""
+    from keras_enas.search_spaces import macro, micro, rnn
+
+    if group == "ops rnn_activation" and space is not None and hasattr(space, "arc_format"):
+        return list(rnn.ARC_FORMATS[space.arc_format].activations)
+    return {"ops macro_op": list(macro.MACRO_OPS), "ops micro_op": list(micro.MICRO_OPS)}.get(group)
+
+
 def marginal_groups(run, record):
     """Heat-map groups (`marginals.heatmap_groups`) of one epoch record's marginals.
 

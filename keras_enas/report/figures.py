@@ -90,13 +90,18 @@ def marginals_figure(run):
     image = None
     for column, (record, group) in enumerate(zip(shown, groups)):
         for row, (name, (names, matrix)) in enumerate(group.items()):
+            ax = axes[row, column]
             image = marginals_plot.draw_heatmap(
-                axes[row, column],
+                ax,
                 names if column == 0 else [""] * len(names),
                 matrix,
                 f"{name}, epoch {record['epoch']}",
                 marginals_plot.column_label(name),
             )
+            labels = data_lib.op_names(run.space, name)
+            if labels and len(labels) == matrix.shape[1]:
+                ax.set_xticks(range(len(labels)), labels, fontsize=7)
+                ax.set_xlabel("op", fontsize=8)
     fig.colorbar(image, ax=axes, fraction=0.03, pad=0.02, label="probability")
     fig.suptitle("controller's per-decision probabilities: first vs last epoch", fontsize=10)
     return fig

@@ -69,7 +69,8 @@ def _marginal_summary(run):
     ]
     for name, (names, matrix) in last.items():
         before = first[name][1]
-        argmax = [f"{n}: {_best(name, row)}" for n, row in zip(names, matrix)]
+        labels = data_lib.op_names(run.space, name)
+        argmax = [f"{n}: {_best(name, row, labels)}" for n, row in zip(names, matrix)]
         shown = ", ".join(argmax[:12]) + (" …" if len(argmax) > 12 else "")
         lines.append(
             f"| {name} | {len(names)} | {_mean_max(name, before):.3f} | {_mean_max(name, matrix):.3f} | "
@@ -78,13 +79,14 @@ def _marginal_summary(run):
     return lines
 
 
-def _best(group, row):
+def _best(group, row, labels=None):
     """`choice (probability)` of a row; a skip row lists the anchors with P(on) > 0.5."""
     if group == "skips":
         on = [str(j) for j, p in enumerate(row) if np.isfinite(p) and p > 0.5]
         return "on " + (",".join(on) if on else "none")
     j = int(np.nanargmax(row))
-    return f"{j} ({row[j]:.2f})"
+    name = labels[j] if labels and j < len(labels) else str(j)
+    return f"{name} ({row[j]:.2f})"
 
 
 def _mean_max(group, matrix):

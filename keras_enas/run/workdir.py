@@ -117,6 +117,8 @@ RESUMABLE_KEYS = (
     "search.derive_top_k",
     "search.derive_num_batches",
     "derive_top_k",
+    "log_marginal_samples",
+    "search.log_marginal_samples",
 )
 
 

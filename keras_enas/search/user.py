@@ -16,7 +16,7 @@ from keras_enas.config.user import UserSearchConfig
 from keras_enas.run import log_repair, logs, records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
-from keras_enas.search import derive, enas, user_data, user_liveness, user_schema
+from keras_enas.search import controller_logs, derive, enas, user_data, user_liveness, user_schema
 
 
 class ENAS(enas.ENASSearch):
@@ -229,6 +229,7 @@ class ENAS(enas.ENASSearch):
             num_updates=self.controller_updates,
             every=self.config.controller_every,
             num_logged=self.config.log_num_arcs,
+            num_marginal_samples=self.config.log_marginal_samples,
         )
         callbacks = [phase, *(callbacks or [])]
         if self.workdir:
@@ -238,6 +239,9 @@ class ENAS(enas.ENASSearch):
                 self.workdir, kwargs["initial_epoch"], int(self.optimizer.iterations.numpy())
             )
             callbacks += [
+                controller_logs.MarginalsTensorBoard(
+                    os.path.join(self.workdir, "tensorboard", "controller"), source=phase
+                ),
                 logs.CSVLogger(os.path.join(self.workdir, "history.csv"), append=True),
                 logs.JsonlLogger(os.path.join(self.workdir, "log.jsonl"), samples_from=phase),
                 logs.Checkpoint(self._manager),
