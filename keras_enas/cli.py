@@ -110,9 +110,10 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS):
     return config
 
 
-def config_from_flagfile(config_cls, path):
+def config_from_flagfile(config_cls, path, **overrides):
     """Builds a validated `config_cls` from a flagfile alone (its own `FlagValues`), e.g.
-    the training budget of another program's flagfile.
+    the training budget of another program's flagfile; `overrides` set flags after it
+    (e.g. `arc_file=...`).
 
     Raises:
         FileNotFoundError: if `path` does not exist.
@@ -124,6 +125,8 @@ def config_from_flagfile(config_cls, path):
     define_flags(config_cls, flag_values=values)
     try:
         values(["config_from_flagfile", f"--flagfile={path}"])
+        for name, value in overrides.items():
+            values[name].value = value
     except flags.Error as e:
         raise ValueError(f"{path}: {e}") from None
     return config_from_flags(config_cls, flag_values=values)

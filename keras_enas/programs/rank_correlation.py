@@ -117,7 +117,13 @@ def _cifar_study(config, search_dict):
             "`--cifar_final_flagfile` must name a train_cifar10 flagfile (the from-scratch "
             "budget of every arc) for a macro or micro search. Received: None"
         )
-    final = cli.config_from_flagfile(CIFARFinalConfig, config.cifar_final_flagfile)
+    # The flagfile's own architecture is replaced by the search's (each arc is set per run).
+    final = cli.config_from_flagfile(
+        CIFARFinalConfig,
+        config.cifar_final_flagfile,
+        fixed_arc=None,
+        arc_file=os.path.join(config.search_workdir, "best_architecture.json"),
+    )
     from keras_enas.data import cifar10
     from keras_enas.data import cifar10_pipeline as pipeline
     from keras_enas.tasks.cifar import rank_correlation
