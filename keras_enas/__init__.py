@@ -65,6 +65,7 @@ __all__ = [
     "OpChoice",
     "PTBSearch",
     "PTBSearchConfig",
+    "rank_correlation",
     "register_space",
     "ResetStates",
     "RNNCellSpace",
@@ -76,6 +77,7 @@ __all__ = [
     "SpaceSpec",
     "UserSearchConfig",
     "UserSpace",
+    "write_report",
 ]
 
 

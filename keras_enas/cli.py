@@ -11,7 +11,7 @@ import typing
 
 from absl import flags
 
-__all__ = ["config_from_flags", "define_flags"]
+__all__ = ["config_from_flagfile", "config_from_flags", "define_flags"]
 
 _SECTION_PREFIX = {
     "child": "child_",

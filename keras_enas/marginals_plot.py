@@ -5,7 +5,7 @@ import io
 import numpy as np
 from matplotlib import figure as mpl_figure
 
-__all__ = ["column_label", "figure_png", "heatmap_figure"]
+__all__ = ["column_label", "draw_heatmap", "figure_png", "heatmap_figure"]
 
 
 def heatmap_figure(names, matrix, title, column_label="choice"):

@@ -5,6 +5,8 @@ import dataclasses
 from keras_enas.config.base import Validated
 from keras_enas.config.base import field as _field
 
+__all__ = ["SearchReportConfig"]
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchReportConfig(Validated):

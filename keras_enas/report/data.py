@@ -12,6 +12,17 @@ from keras_enas.run import records
 from keras_enas.run.files import read_json
 from keras_enas.search_spaces import get_space, registry
 
+__all__ = [
+    "CONTROLLER_KEYS",
+    "LOG",
+    "SearchRun",
+    "TRAIN_KEYS",
+    "VALID_KEYS",
+    "marginal_groups",
+    "op_names",
+    "read_run",
+]
+
 LOG = "log.jsonl"
 # Per-epoch curves: (panel, log key, label). The first validation key present is used.
 CONTROLLER_KEYS = (

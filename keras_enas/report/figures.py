@@ -9,6 +9,8 @@ from matplotlib import image as mpl_image
 from keras_enas import marginals_plot
 from keras_enas.report import data as data_lib
 
+__all__ = ["curves_figure", "marginals_figure", "top_figure"]
+
 
 def curves_figure(run):
     """Reward and baseline, entropy, validation and training metrics over epochs (2 × 2)."""

@@ -4,6 +4,8 @@ import numpy as np
 
 from keras_enas.report import data as data_lib
 
+__all__ = ["COLUMNS", "report_text"]
+
 COLUMNS = (
     ("epoch", "epoch", "d"),
     ("controller_reward", "reward", ".4g"),

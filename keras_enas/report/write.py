@@ -6,10 +6,12 @@ from keras_enas.report import data as data_lib
 from keras_enas.report import figures, markdown
 from keras_enas.search_spaces import registry
 
+__all__ = ["CURVES", "MARGINALS", "REPORT", "TOP", "write_report"]
+
 REPORT, CURVES, MARGINALS, TOP = "report.md", "report.png", "report_marginals.png", "report_top.png"
 
 
-def write_report(workdir, top_k=5):
+def write_report(workdir: str, top_k: int = 5) -> dict[str, str]:
     """Writes `report.md`, `report.png`, `report_marginals.png`, `report_top.png` into
     `workdir` (the last two only when the search logged marginals / derived its arcs).
 

@@ -10,6 +10,8 @@ this is training its fixed network — then scored like the derive (`score_arcs`
 import tensorflow as tf
 from absl import logging
 
+__all__ = ["train_top_k"]
+
 
 def train_top_k(build_search, ranked, top_k, num_steps, train_ds, scoring, num_batches):
     """Re-ranks the first `top_k` of `ranked` by their score after `num_steps` minibatches

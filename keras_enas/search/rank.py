@@ -12,6 +12,8 @@ so the K trainings can be spread over several runs (or machines, by merging the 
 import json
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +21,16 @@ from absl import logging
 
 from keras_enas import rank_stats
 from keras_enas.run import files
+
+__all__ = [
+    "ARCS",
+    "FIGURE",
+    "RANKING",
+    "RECORDS",
+    "rank_correlation",
+    "sample_arcs",
+    "write_ranking",
+]
 
 ARCS, RECORDS, RANKING, FIGURE = "arcs.json", "arcs.jsonl", "ranking.json", "ranking.png"
 
@@ -40,18 +52,18 @@ def sample_arcs(search, num_arcs, source, seed):
 
 
 def rank_correlation(
-    search,
-    train_fn,
-    workdir,
-    num_arcs=12,
-    arc_source="controller",
-    score_num_batches=10,
-    metric="reward",
-    final_metric=None,
-    bootstrap_resamples=2000,
-    seed=0,
-    details=None,
-):
+    search: Any,
+    train_fn: Callable[[np.ndarray, int], float],
+    workdir: str,
+    num_arcs: int = 12,
+    arc_source: str = "controller",
+    score_num_batches: int = 10,
+    metric: str = "reward",
+    final_metric: str | None = None,
+    bootstrap_resamples: int = 2000,
+    seed: int = 0,
+    details: dict | None = None,
+) -> dict[str, Any]:
     """Runs (or resumes) a rank-correlation study; writes `ranking.json` and `ranking.png`.
 
     Args:

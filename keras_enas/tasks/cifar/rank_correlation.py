@@ -127,4 +127,10 @@ def train_from_scratch(final_config, space, arc, train_ds, valid_ds, image_shape
     return float(trainer.evaluate(valid_ds, return_dict=True, verbose=0)["accuracy"])
 
 
-__all__ = ["load_cifar_search_config", "reopen_cifar_search", "run_cifar_rank_correlation"]
+__all__ = [
+    "load_cifar_search_config",
+    "reopen_cifar_search",
+    "run_cifar_rank_correlation",
+    "space_of",
+    "train_from_scratch",
+]
