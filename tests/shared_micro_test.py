@@ -61,6 +61,43 @@ def test_one_trace_serves_fifty_arcs_and_trains_aux_head():
     assert all(not np.allclose(a, b) for a, b in zip(aux_before, aux_after))
 
 
+def _called_functions(graph_def, fragment):
+    """Names of the functions whose name holds `fragment` that the step's graph calls."""
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return {
+        n.attr["f"].func.name
+        for n in nodes
+        if n.op in ("PartitionedCall", "StatefulPartitionedCall")
+        and fragment in n.attr["f"].func.name
+    }
+
+
+@pytest.mark.parametrize("weight_sharing", ["fine", "coarse"])
+def test_switch_case_cells_of_every_stage_share_one_trace(weight_sharing):
+    """Normal and reduction cells at 3 sizes and widths run ONE traced cell function."""
+    model = SharedMicroCNN(
+        SPACE, num_layers=3, filters=2, op_selection="switch_case", weight_sharing=weight_sharing
+    )
+    x, y = _batch(batch=2)
+    model(x, SPACE.random_arc(0))
+    optimizer = keras.optimizers.SGD(0.05)
+    optimizer.build(model.trainable_variables)
+    traces = []
+    step = _train_step(model, optimizer, traces)
+    rng = np.random.default_rng(2)
+    losses = [float(step(x, y, tf.constant(SPACE.random_arc(rng)))) for _ in range(4)]
+    assert len(traces) == 1 and np.all(np.isfinite(losses))
+    graph = step.get_concrete_function(x, y, tf.constant(SPACE.random_arc(0))).graph
+    assert len({c.cell_index for c in model.cells}) == 2  # normal and reduction cells
+    assert len({c.filters for c in model.cells}) == 3  # widths 2, 4, 8
+    forward = [
+        name
+        for name in _called_functions(graph.as_graph_def(), "switch_case_cell")
+        if "gradient" not in name.lower() and "backward" not in name.lower()
+    ]
+    assert len(forward) == 1, forward
+
+
 def test_reduction_cells_halve_the_size_and_double_the_width():
     model = SharedMicroCNN(SPACE, num_layers=6, filters=4, use_aux_head=False)
     outputs, aux_logits = model.cell_outputs(_batch(size=16)[0], SPACE.random_arc(2))

@@ -80,23 +80,66 @@ def combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon):
     """ReLU → the loose ends' 1×1 conv slices (the others masked to 0), summed → BN."""
     used = tf.one_hot(tf.reshape(input_ids, [-1]), len(nodes), dtype=kernel.dtype)
     kernel = kernel * (1.0 - tf.reduce_max(used, axis=0))[:, None, None]
-    kernel = tf.reshape(kernel, [1, 1, -1, kernel.shape[-1]])
+    kernel = tf.reshape(kernel, tf.stack([1, 1, -1, tf.shape(kernel)[-1]]))
     out = tf.nn.conv2d(tf.nn.relu(tf.concat(nodes, axis=-1)), kernel, 1, "SAME")
     return cell_blocks.batch_stat_norm(out, gamma, beta, epsilon)
 
 
 @tf.function(experimental_attributes={"_noinline": True})
-def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
-    """A whole `switch_case` cell as one function, traced once per input shape.
-
-    The search network's cells of one stage (and the reduction cell before it,
-    which runs at the stage's size) share this trace, its gradient and its graph
-    optimisation: 3 traces instead of 8 at the search's default size, the step's
-    first call ~2.5× shorter (README, "Where the time goes"). Not inlined, so
-    Grappler optimises the body once, not once per cell.
-    """
+def _switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
     nodes = switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5)
     return combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon)
+
+
+_CELL_FUNCTIONS = {}  # traced cells by argument specs
+
+
+def _any_width(tensor, static_dims):
+    """A `TensorSpec` of `tensor` that keeps its first `static_dims` sizes, the rest unknown."""
+    shape = tensor.shape.as_list()
+    return tf.TensorSpec(shape[:static_dims] + [None] * (len(shape) - static_dims), tensor.dtype)
+
+
+def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
+    """A whole `switch_case` cell as ONE function, traced once for every cell of the network.
+
+    The function is traced for inputs of any batch, height, width and width F (only
+    the node and slot counts are static), so all cells, normal and reduction, of every
+    stage share one trace, one gradient and one graph optimisation: at the search's
+    default size 1 trace instead of 3 (one per stage shape), the step's graph and its
+    memory about a third (README, "Where the time goes"). Not inlined, so Grappler
+    optimises the body once, not once per cell.
+
+    Args:
+        inputs: the two cell inputs `(B, H, W, F)`.
+        input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
+        sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
+        kernel, gamma, beta, epsilon: the output 1×1 conv `(N + 2, F, F)` and its BN.
+
+    Returns:
+        `(B, H, W, F)`, with the static shape of `inputs[1]`.
+    """
+    args = (list(inputs), input_ids, op_ids, sep3, sep5, kernel, gamma, beta)
+    specs = (
+        [_any_width(x, 0) for x in inputs],
+        input_ids,
+        op_ids,
+        tf.nest.map_structure(lambda w: _any_width(w, 2), sep3),
+        tf.nest.map_structure(lambda w: _any_width(w, 2), sep5),
+        _any_width(kernel, 1),
+        _any_width(gamma, 0),
+        _any_width(beta, 0),
+    )
+    specs = tf.nest.map_structure(
+        lambda t: t if isinstance(t, tf.TensorSpec) else tf.TensorSpec(t.shape, t.dtype), specs
+    )  # no tensor names in the specs: one key, one ConcreteFunction for every cell
+    key = (repr(specs), float(epsilon))
+    if key not in _CELL_FUNCTIONS:  # one ConcreteFunction: one forward/backward pair too
+        _CELL_FUNCTIONS[key] = _switch_case_cell.get_concrete_function(*specs, float(epsilon))
+    function = _CELL_FUNCTIONS[key]
+    out = function(*args, float(epsilon))
+    out.set_shape(inputs[1].shape)
+    return out
 
 
 class SharedMicroCell(keras.layers.Layer):
