@@ -1,13 +1,18 @@
 """Speed of one CIFAR-10 macro train step: the shared network on sampled arcs vs the fixed one.
 
-Prints one JSON object. Each measurement runs in its own subprocess (fresh graph, its own
-peak RSS). `--num_arcs` uniform arcs are drawn; the fixed network is built for each of them
+Every figure times the library's own compiled steps (`library_steps.py`): the `fit` step of a
+`CIFARSearch` built as `search_cifar10` builds it (random strategy: a fresh uniform arc drawn
+inside every step) and its `child_train_step` on given arcs, against the `fit` step of the
+final training's `ClassifierTrainer` on each arc's fixed network (search width, no widening);
+both with the search's loss (CE + L2 2.5e-4, clip 5) and Nesterov SGD. Prints one JSON
+object. Each measurement runs in its own subprocess (fresh graph, its own peak RSS, read
+before the `child_train_step` is traced). `--num_arcs` uniform arcs are drawn; the fixed network is built for each of them
 with the same constant width F (no widening at the reductions) and timed, and the shared
 network is timed on each of the same arcs and on a fresh arc every step (as the search
 runs). The ratios compare the same arcs, so they are the price of weight sharing, not of
 one arc being cheaper than another. With `--jit`, XLA (`jit_compile=True`) variants are
 measured too, each given `--compile_timeout` seconds. The first step (trace + graph
-optimisation) is reported alone, `--warmup` steps after it are dropped, and step times are
+optimisation) is reported alone, the `WARMUP` steps after it are dropped, and step times are
 given as p10 / median / p90. `results.<size>_shared` and `ratios.<size>_shared` hold the
 figures of the shared network (the fixed ones: `results.<size>_fixed<i>`).
 
@@ -21,7 +26,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 
 from machine_info import machine
 
@@ -29,111 +33,82 @@ SIZES = {  # configs/cifar10_macro_search_cpu.flags and the paper's search (refe
     "cpu": dict(num_layers=6, filters=20, batch_size=64),
     "paper": dict(num_layers=12, filters=36, batch_size=128),
     "search12": {"num_layers": 12, "filters": 36, "batch_size": 32},  # search depth, width
+    "tiny": {"num_layers": 3, "filters": 4, "batch_size": 4},  # smoke run of the script
 }
 WARMUP = 2  # steps after the first one that run untimed
 
 
-def _step_fn(model, optimizer, shared, jit_compile):
-    import tensorflow as tf
+def _stats(times):
+    import library_steps as lib
 
-    @tf.function(jit_compile=jit_compile)
-    def step(images, labels, arc):
-        with tf.GradientTape() as tape:
-            logits = (
-                model(images, arc, training=True)[0] if shared else model(images, training=True)
-            )
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-            if shared:
-                loss += 2.5e-4 * model.l2_penalty(arc)
-        grads = tape.gradient(loss, model.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, 5.0)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
-    return step
-
-
-def _timed(step, images, labels, arcs):
-    import numpy as np
-    import tensorflow as tf
-
-    times = []
-    for arc in arcs:
-        start = time.perf_counter()
-        step(images, labels, tf.constant(arc)).numpy()
-        times.append(time.perf_counter() - start)
-    p10, median, p90 = np.percentile(times, [10, 50, 90])
-    return {
-        "p10": round(1e3 * p10, 1),
-        "median": round(1e3 * median, 1),
-        "p90": round(1e3 * p90, 1),
-    }
+    stats = lib.percentiles(times)
+    return {k: stats[k] for k in ("p10", "median", "p90")}
 
 
 def run(size, kind, steps, jit_compile, num_arcs, seed=0):
-    """Builds one model, times its train step; returns a dict (in the subprocess).
+    """Builds one model, times the library's own train step; returns a dict (in the subprocess).
 
-    `kind` is "shared" (timed on each of the `num_arcs` arcs, then on fresh arcs) or
-    "fixed<i>" (the fixed network of arc i).
+    `kind` is "shared": the `CIFARSearch` `fit` step (random strategy: a fresh uniform
+    arc inside every step) and its `child_train_step` on each of the `num_arcs` arcs; or
+    "fixed<i>": the final training's `ClassifierTrainer` `fit` step on the fixed network
+    of arc i at the search's constant width (`widen_factor=1`).
     """
-    import keras
+    import library_steps as lib
     import numpy as np
     import tensorflow as tf
 
-    from keras_enas.models.fixed_macro import build_fixed_macro
-    from keras_enas.models.shared_macro import SharedMacroCNN
+    from keras_enas.config.cifar import CIFARChildConfig
     from keras_enas.search_spaces.macro import MacroSpace
 
     cfg = SIZES[size]
-    keras.utils.set_random_seed(seed)
     space, rng = MacroSpace(cfg["num_layers"]), np.random.default_rng(seed)
-    arcs = [space.random_arc(rng) for _ in range(num_arcs + steps)]
+    arcs = [space.random_arc(rng) for _ in range(num_arcs)]
     batch = cfg["batch_size"]
-    images = tf.random.normal((batch, 32, 32, 3))
+    images = tf.constant(rng.normal(size=(batch, 32, 32, 3)), tf.float32)
     labels = tf.constant(rng.integers(0, 10, batch), tf.int32)
+    child = CIFARChildConfig(
+        num_layers=cfg["num_layers"], filters=cfg["filters"], batch_size=batch, dropout=0.1
+    )  # the macro search's L2 2.5e-4 and clip 5 (config defaults)
     shared = kind == "shared"
     if shared:
-        model = SharedMacroCNN(space, filters=cfg["filters"], seed=seed)
-        model(images[:1], arcs[0])
+        model = lib.cifar_search("macro", child, seed, jit_compile)
+        net = model.child
     else:
-        index = int(kind[len("fixed") :])
-        arcs = [arcs[index]]
-        model = build_fixed_macro(
-            space, arcs[0], filters=cfg["filters"], dropout=0.1, widen_factor=1, seed=seed
+        arcs = [arcs[int(kind[len("fixed") :])]]
+        model = lib.cifar_final(space, arcs[0], child, seed, jit_compile, widen_factor=1)
+        net = model.network
+    step = lib.fit_step(model)
+    first = lib.timed(step, [(images, labels)])[0]
+    lib.timed(step, [(images, labels)] * WARMUP)  # dropped
+    fit_stats = _stats(lib.timed(step, [(images, labels)] * steps))
+    result = {"first_step_s": round(first, 2), "traces": len(step.traces)}
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if shared:  # the fit step: a fresh arc every step, as in the search
+        result["random_arcs_step_ms"] = fit_stats["median"]
+        result["random_arcs_step_ms_p10_p90"] = (fit_stats["p10"], fit_stats["p90"])
+        result["images_per_s"] = round(1e3 * batch / fit_stats["median"], 1)
+        same_arc = lib.arc_step(model)  # the search's child step, one arc repeated
+        arc_args = [(images, labels, tf.constant(arc)) for arc in arcs]
+        result["first_step_s_same_arc"] = round(lib.timed(same_arc, arc_args[:1])[0], 2)
+        lib.timed(same_arc, arc_args[:1] * WARMUP)
+        stats = [_stats(lib.timed(same_arc, [a] * steps)) for a in arc_args]
+        result["peak_rss_mb_with_same_arc_step"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         )
-    optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
-    optimizer.build(model.trainable_variables)
-    step = _step_fn(model, optimizer, shared, jit_compile)
-    start = time.perf_counter()
-    step(images, labels, tf.constant(arcs[0])).numpy()
-    first = time.perf_counter() - start
-    _timed(step, images, labels, [arcs[0]] * WARMUP)  # dropped
-    stats = [
-        _timed(step, images, labels, [arc] * steps) for arc in (arcs[:num_arcs] if shared else arcs)
-    ]
-    result = {
-        "per_arc_step_ms": [s["median"] for s in stats],
-        "per_arc_step_ms_p10_p90": [(s["p10"], s["p90"]) for s in stats],
-    }
-    if shared:  # a fresh arc every step, as in the search
-        fresh = _timed(step, images, labels, arcs[num_arcs:])
-        result["random_arcs_step_ms"] = fresh["median"]
-        result["random_arcs_step_ms_p10_p90"] = (fresh["p10"], fresh["p90"])
-        result["images_per_s"] = round(1e3 * batch / fresh["median"], 1)
     else:
-        result["images_per_s"] = round(1e3 * batch / stats[0]["median"], 1)
+        stats = [fit_stats]
+        result["images_per_s"] = round(1e3 * batch / fit_stats["median"], 1)
+    result["per_arc_step_ms"] = [s["median"] for s in stats]
+    result["per_arc_step_ms_p10_p90"] = [(s["p10"], s["p90"]) for s in stats]
     return {
         "size": size,
         "kind": kind,
         "jit_compile": jit_compile,
         **cfg,
         "load_avg_1m": round(os.getloadavg()[0], 2),
-        "first_step_s": round(first, 2),
         **result,
-        "arcs": [space.format_arc(arc) for arc in arcs[:num_arcs]],
-        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "traces": step.experimental_get_tracing_count(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "arcs": [space.format_arc(arc) for arc in arcs],
+        "trainable_parameters": lib.num_parameters(net),
     }
 
 
@@ -149,6 +124,9 @@ def _subprocess(size, kind, steps, jit_compile, num_arcs, timeout):
         str(num_arcs),
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")]
+    )
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

@@ -1,10 +1,14 @@
 """Speed of one micro-search child train step vs the fixed network of the same cells; prints JSON.
 
-Each variant runs in its own subprocess (its own trace, compile and peak RSS):
-`shared_<op_selection>[_coarse]` is a `SharedMicroCNN` step (weight sharing "fine", or
-"coarse" with the suffix) on a fresh uniform arc every step, and on one arc repeated;
-`fixed` is `build_fixed_micro_cnn` of that same arc with the search's layer count and
-widths (no drop-path), trained with the same loss (CE + 0.4 aux CE) and optimizer. The
+Every figure times the library's own compiled steps (`library_steps.py`), the ones `fit`
+runs. Each variant runs in its own subprocess (its own trace, compile and peak RSS):
+`shared_<op_selection>[_coarse]` is the `fit` step of a `CIFARSearch` (built as
+`search_cifar10` builds it; weight sharing "fine", or "coarse" with the suffix; random
+strategy: a fresh uniform arc drawn inside every step), and its `child_train_step` on one
+arc repeated (`ms_per_step_fixed_arc`, traced after `peak_rss_mb` is read); `fixed` is the
+`fit` step of the final training's `ClassifierTrainer` on that arc's fixed network, with
+the search's layer count and widths (no drop-path). Both minimise CE + 0.4 aux CE +
+1e-4 Σw² (the CPU flagfile's L2), clipped to global norm 5, with Nesterov SGD. The
 first step (trace + graph optimisation) is reported alone, the next `--warmup` steps are
 dropped, and step times are given as p10 / median / p90. The machines are shared: with
 `--rounds R` the whole list of variants runs R times in turn and each ratio shared / fixed
@@ -33,46 +37,34 @@ VARIANTS = (
 )
 
 
-def _build(variant, cfg, space, arc):
-    from keras_enas.models.fixed_micro import build_fixed_micro_cnn
-    from keras_enas.models.shared_micro import SharedMicroCNN
+def _child_config(variant, cfg):
+    """The `CIFARChildConfig` of a variant: the search's child settings at the given size."""
+    from keras_enas.config.cifar import CIFARChildConfig
 
-    if variant == "fixed":
-        model = build_fixed_micro_cnn(
-            space,
-            arc,
-            num_layers=cfg["num_layers"],
-            filters=cfg["filters"],
-            image_shape=(cfg["size"],) * 2 + (3,),
-            dropout=0.1,
-            drop_path_keep_prob=None,
-            seed=0,
-        )
-        return model, lambda x, arc, training: model(x, training=training)
+    shared = variant != "fixed"
     coarse = variant.endswith("_coarse")
-    op_selection = variant[len("shared_") : len(variant) - len("_coarse") * coarse]
-    model = SharedMicroCNN(
-        space,
+    op_selection = (
+        variant[len("shared_") : len(variant) - len("_coarse") * coarse] if shared else "auto"
+    )
+    return CIFARChildConfig(
         num_layers=cfg["num_layers"],
         filters=cfg["filters"],
+        batch_size=cfg["batch_size"],
+        dropout=0.1,
+        l2=1e-4,  # configs/cifar10_micro_search_cpu.flags
         op_selection=op_selection,
         weight_sharing="coarse" if coarse else "fine",
-        seed=0,
     )
-    return model, model
 
 
-def _stats(times):
-    """p10, median, p90 and min of step times in seconds, as milliseconds."""
-    import numpy as np
+def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True):
+    """Builds one model, times the library's own train steps, returns a dict.
 
-    p10, median, p90 = np.percentile(times, [10, 50, 90])
-    return {"p10": 1e3 * p10, "median": 1e3 * median, "p90": 1e3 * p90, "min": 1e3 * min(times)}
-
-
-def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0):
-    """Builds one model, times its train steps, returns a dict."""
-    import keras
+    Shared variants: the `fit` step of a `CIFARSearch` (a fresh uniform arc drawn inside
+    the step, as a random-strategy search runs) and its `child_train_step` on one arc
+    repeated; `fixed`: the `fit` step of the final training's `ClassifierTrainer`.
+    """
+    import library_steps as lib
     import numpy as np
     import tensorflow as tf
 
@@ -80,58 +72,43 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0):
 
     space = MicroSpace(cfg["num_nodes"])
     rng = np.random.default_rng(seed)
-    arcs = [space.random_arc(rng) for _ in range(steps + warmup + 1)]
+    arc = space.random_arc(rng)
     if cfg["arc_ops"] == "sep":  # the controller at init: op logit bias [10, 10, 0, 0, 0]
-        op_positions = space.token_layout()["op_positions"].ravel()
-        for arc in arcs:
-            arc[op_positions] = rng.integers(0, 2, len(op_positions))
-    arcs = [tf.constant(arc) for arc in arcs]
-    start = time.perf_counter()
-    model, forward = _build(variant, cfg, space, arcs[0].numpy())
+        arc[space.token_layout()["op_positions"].ravel()] = rng.integers(0, 2, 4 * space.num_nodes)
     b, s = cfg["batch_size"], cfg["size"]
     x = tf.constant(rng.normal(size=(b, s, s, 3)), tf.float32)
     y = tf.constant(rng.integers(0, 10, b), tf.int32)
-    forward(x[:2], arcs[0], training=False)  # creates the weights
-    optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
-    optimizer.build(model.trainable_variables)
+    child = _child_config(variant, cfg)
+    start = time.perf_counter()
+    if variant == "fixed":
+        model = lib.cifar_final(space, arc, child, seed, jit_compile, image_shape=(s, s, 3))
+        net = model.network
+    else:
+        model = lib.cifar_search("micro", child, seed, jit_compile, image_size=s)
+        net = model.child
+    step = lib.fit_step(model)
     build_s = time.perf_counter() - start
-    traces = []
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    @tf.function(jit_compile=jit_compile)
-    def train_step(x, y, arc):
-        traces.append(1)
-        with tf.GradientTape() as tape:
-            logits, aux_logits = forward(x, arc, training=True)
-            loss = ce(y, logits) + 0.4 * ce(y, aux_logits)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
-    def timed(arc_list):
-        times = []
-        for arc in arc_list:
-            t0 = time.perf_counter()
-            train_step(x, y, arc).numpy()
-            times.append(time.perf_counter() - t0)
-        return times
-
     load = os.getloadavg()[0]
-    first_s = timed(arcs[:1])[0]
+    first_s = lib.timed(step, [(x, y)])[0]
     result = {"load_avg_1m_at_start": load, "build_s": build_s, "first_step_s": first_s}
-    timed(arcs[1 : warmup + 1])  # warm-up steps, dropped
-    modes = {"fixed_arc": arcs[:1] * steps}
-    if variant != "fixed":
-        modes["random_arcs"] = arcs[warmup + 1 :]
-    for mode, arc_list in modes.items():
-        times = timed(arc_list)
-        result[f"ms_per_step_{mode}"] = _stats(times)
-        result[f"images_per_s_{mode}"] = b / float(np.median(times))
+    lib.timed(step, [(x, y)] * warmup)  # warm-up steps, dropped
+    times = {"fixed" if variant == "fixed" else "random_arcs": lib.timed(step, [(x, y)] * steps)}
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the fit step's
+    if variant != "fixed" and same_arc:  # one arc repeated: the search's child step
+        arc_fn, arc_t = lib.arc_step(model), tf.constant(arc)
+        result["first_step_s_same_arc"] = lib.timed(arc_fn, [(x, y, arc_t)])[0]
+        lib.timed(arc_fn, [(x, y, arc_t)] * warmup)
+        times["same_arc"] = lib.timed(arc_fn, [(x, y, arc_t)] * steps)
+    for mode, mode_times in times.items():
+        mode = "fixed_arc" if mode in ("fixed", "same_arc") else mode
+        result[f"ms_per_step_{mode}"] = lib.percentiles(mode_times)
+        result[f"images_per_s_{mode}"] = b / float(np.median(mode_times))
     result.update(
-        traces=len(traces),
-        arc=space.format_arc(arcs[0].numpy()),
-        num_parameters=int(sum(np.prod(w.shape) for w in model.trainable_variables)),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        traces=len(step.traces),
+        arc=space.format_arc(arc),
+        num_parameters=lib.num_parameters(net),
+        peak_rss_mb=peak_rss_mb,
+        peak_rss_mb_with_same_arc_step=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     return result
 
@@ -150,11 +127,12 @@ def _ratios(rounds):
             if name != "fixed" and "ms_per_step_random_arcs" in r:
                 entry = per_round.setdefault(name, {"random": [], "same": []})
                 entry["random"].append(r["ms_per_step_random_arcs"]["median"] / base)
-                entry["same"].append(r["ms_per_step_fixed_arc"]["median"] / base)
+                if "ms_per_step_fixed_arc" in r:
+                    entry["same"].append(r["ms_per_step_fixed_arc"]["median"] / base)
     return {
         name: {
             "random_arcs_over_fixed": float(np.median(e["random"])),
-            "same_arc_over_fixed": float(np.median(e["same"])),
+            "same_arc_over_fixed": float(np.median(e["same"])) if e["same"] else None,
             "random_arcs_over_fixed_per_round": [round(v, 3) for v in e["random"]],
         }
         for name, e in per_round.items()
@@ -200,6 +178,11 @@ def main():
         help="Ops of the sampled arcs: uniform over the 5, or sep3/sep5 only.",
     )
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step.")
+    parser.add_argument(
+        "--no_same_arc",
+        action="store_true",
+        help="Skip timing the shared child step on one arc repeated (saves its trace).",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="Seconds per variant.")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,7 +191,18 @@ def main():
         for k in ("batch_size", "size", "num_layers", "filters", "num_nodes", "arc_ops")
     }
     if args.worker:
-        print(json.dumps(run_variant(args.worker, cfg, args.steps, args.warmup, args.jit_compile)))
+        print(
+            json.dumps(
+                run_variant(
+                    args.worker,
+                    cfg,
+                    args.steps,
+                    args.warmup,
+                    args.jit_compile,
+                    same_arc=not args.no_same_arc,
+                )
+            )
+        )
         return
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS) or min(args.steps, args.rounds) < 1 or args.warmup < 0:

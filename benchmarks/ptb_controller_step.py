@@ -2,7 +2,8 @@
 
 A controller sample = sample an arc + reward it on one validation minibatch (a child
 forward pass, no dropout) + accumulate the REINFORCE gradient (ENAS §2.2). An update
-= `num_aggregate` samples + one Adam step. Measured at the small size of
+= `num_aggregate` samples + one Adam step. Both are the library's own compiled steps, the
+ones `ENASSearch.controller_phase` runs (`step_functions()`). Measured at the small size of
 `ptb_shared_step.py` (hidden = embedding = 200, 8 nodes, batch 64 x BPTT 35).
 
     python benchmarks/ptb_controller_step.py --samples 50
@@ -36,7 +37,6 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
-    import tensorflow as tf
 
     from keras_enas import config as config_lib
     from keras_enas.tasks.ptb import search as run_ptb
@@ -58,8 +58,8 @@ def main():
         rng.integers(0, size["vocab_size"], shape, dtype=np.int32),
     )
     search = run_ptb.build_ptb_search(config, size["vocab_size"], reward_batches)
-    accumulate = tf.function(lambda: search.trainer.accumulate(search.reward))
-    apply = tf.function(search.trainer.apply)
+    fns = search.step_functions()  # the compiled steps controller_phase runs
+    accumulate, apply = fns["accumulate"], fns["apply"]
     start = time.perf_counter()
     accumulate()
     apply()
@@ -93,8 +93,8 @@ def main():
                 "first_call_seconds": round(compile_seconds, 2),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "note": "A sample = controller.sample() + child forward on one validation minibatch "
-                "(reward c/ppl) + REINFORCE gradient accumulation, one tf.function; median "
-                "over the timed samples.",
+                "(reward c/ppl) + REINFORCE gradient accumulation: the search's own compiled "
+                "accumulate step (step_functions()); median over the timed samples.",
                 "machine": machine(),
             }
         )

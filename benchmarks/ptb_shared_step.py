@@ -17,6 +17,7 @@ import time
 from machine_info import machine
 
 SIZES = {  # enas_lm search (small) and the paper's child (ENAS §3.1, reference §4.2)
+    "tiny": dict(hidden_size=16, num_nodes=3, batch_size=4, bptt=5, vocab_size=100),  # smoke
     "small": dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10000),
     "paper": dict(hidden_size=1000, num_nodes=12, batch_size=64, bptt=35, vocab_size=10000),
 }
@@ -26,9 +27,11 @@ SIZES.update(
     {f"{name}_per_input": dict(cfg, share_by_activation=False) for name, cfg in list(SIZES.items())}
 )
 STEP_NOTE = (
-    "One tf.function: SharedRNNLM.cross_entropy (dropouts on) + 1e-7 * l2_penalty, "
-    "tape.gradient, clip_by_global_norm(0.25), SGD.apply (sparse on the banks); random "
-    "enas_lm arc per step vs one fixed arc, alternating; random tokens."
+    "The library's own compiled steps (library_steps.py): a PTBSearch built as search_ptb "
+    "builds it (enas_lm arcs, the search's dropouts, L2 and clip 0.25, SGD; random strategy): "
+    "its fit step (a fresh uniform arc drawn inside the step, the state carried) and its "
+    "child_train_step on one arc; random tokens. Peak RSS is read after the fit steps, before "
+    "the child_train_step is traced; then both alternate for the ratio."
 )
 FLOPS_NOTE = (
     "Analytic, matmuls only: forward = 2BT·H·2H (node 0 x-part) + 2BT·N·H·2H (the N "
@@ -46,97 +49,63 @@ def step_flops(hidden_size, num_nodes, batch_size, bptt, vocab_size, share_by_ac
     return 3 * forward
 
 
-def _time_steps(step, batches, arcs, state, steps):
-    """Runs `steps` train steps, alternating a random arc and the fixed arc `arcs[0]`.
-
-    Alternating keeps the random/fixed ratio fair when other jobs load the machine.
-    Returns `{"random": [...], "fixed": [...]}` wall seconds and process CPU seconds.
-    """
-    times = {"random": [], "fixed": [], "cpu": []}
-    for i in range(2 * steps):
-        kind = "fixed" if i % 2 else "random"
-        x, y = batches[i % len(batches)]
-        arc = arcs[0] if kind == "fixed" else arcs[1 + i // 2]
-        start, cpu = time.perf_counter(), time.process_time()
-        loss, state = step(x, y, state, arc)
-        loss.numpy()
-        times[kind].append(time.perf_counter() - start)
-        times["cpu"].append(time.process_time() - cpu)
-    return times
-
-
 def run_size(name, steps, jit_compile, seed=0):
-    """Builds one size, times random-arc and fixed-arc train steps, returns a dict."""
-    import keras
+    """Builds one size, times the search's fit step and its one-arc step, returns a dict."""
+    import library_steps as lib
     import numpy as np
     import tensorflow as tf
 
-    from keras_enas.models import SharedRNNLM
-    from keras_enas.search_spaces import rnn
+    from keras_enas.config.ptb import RNNChildConfig
 
     cfg = SIZES[name]
-    space = rnn.RNNCellSpace(cfg["num_nodes"], "enas_lm")
-    build_start = time.perf_counter()
-    child = SharedRNNLM(
-        space,
-        vocab_size=cfg["vocab_size"],
+    b, t, v = cfg["batch_size"], cfg["bptt"], cfg["vocab_size"]
+    child = RNNChildConfig(
+        num_nodes=cfg["num_nodes"],
+        arc_format="enas_lm",
         hidden_size=cfg["hidden_size"],
         share_by_activation=cfg.get("share_by_activation", True),
-        seed=seed,
+        batch_size=b,
+        bptt=t,
+        eval_batch_size=b,
     )
-    optimizer = keras.optimizers.SGD(1.0)
-    optimizer.build(child.trainable_variables)
+    build_start = time.perf_counter()
+    search = lib.ptb_search(child, vocab_size=v, seed=seed, jit_compile=jit_compile)
+    step = lib.fit_step(search)
     build_s = time.perf_counter() - build_start
-    traces, grad_types = [], {}
-
-    @tf.function(jit_compile=jit_compile)
-    def train_step(x, y, state, arc):
-        traces.append(1)  # Python side effect: runs once per trace
-        with tf.GradientTape() as tape:
-            loss, new_state = child.cross_entropy(x, y, state, arc, training=True)
-            objective = loss + 1e-7 * child.l2_penalty(arc)
-        grads = tape.gradient(objective, child.trainable_variables)
-        grad_types.update(
-            {v.path: type(g).__name__ for v, g in zip(child.trainable_variables, grads)}
-        )
-        grads, _ = tf.clip_by_global_norm(grads, 0.25)
-        optimizer.apply(grads, child.trainable_variables)
-        return loss, new_state
-
     rng = np.random.default_rng(seed)
-    b, t, v = cfg["batch_size"], cfg["bptt"], cfg["vocab_size"]
     batches = [
-        (
-            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
-            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
-        )
-        for _ in range(4)
+        tuple(tf.constant(rng.integers(0, v, (b, t)), tf.int32) for _ in range(2)) for _ in range(4)
     ]
-    arcs = [tf.constant(space.random_arc(rng)) for _ in range(steps + 2)]
-    state = child.initial_state(b)
-    first_start = time.perf_counter()
-    train_step(*batches[0], state, arcs[-1])[0].numpy()  # trace (+ compile)
-    first_s = time.perf_counter() - first_start
-    times = _time_steps(train_step, batches, arcs, state, steps)
+    first_s = lib.timed(step, batches[:1])[0]  # trace (+ compile)
+    lib.timed(step, batches[1:3])  # warm-up, dropped
+    random_times = lib.timed(step, [batches[i % 4] for i in range(steps)])
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    arc = tf.constant(search.space.random_arc(rng))
+    same_arc = lib.arc_step(search)
+    lib.timed(same_arc, [(*batches[0], arc)] * 2)  # trace, warm-up
+    times = {"random": [], "fixed": []}
+    for i in range(2 * steps):  # alternating, so that load changes hit both alike
+        kind = "fixed" if i % 2 else "random"
+        args = (*batches[i % 4], arc) if kind == "fixed" else batches[i % 4]
+        times[kind] += lib.timed(same_arc if kind == "fixed" else step, [args])
     flops = step_flops(**cfg)
-    median = float(np.median(times["random"]))
-    fixed = float(np.median(times["fixed"]))
+    median = float(np.median(random_times))
     return {
         "config": cfg,
-        "ms_per_step_random_arc": {"median": 1e3 * median, "min": 1e3 * min(times["random"])},
-        "ms_per_step_fixed_arc": {"median": 1e3 * fixed, "min": 1e3 * min(times["fixed"])},
-        "random_over_fixed_ratio": median / fixed,
-        "cpu_s_per_step_median": float(np.median(times["cpu"])),
+        "ms_per_step_random_arc": lib.percentiles(random_times),
+        "ms_per_step_random_arc_alternating": lib.percentiles(times["random"]),
+        "ms_per_step_fixed_arc": lib.percentiles(times["fixed"]),
+        "random_over_fixed_ratio": float(np.median(times["random"]) / np.median(times["fixed"])),
         "tokens_per_s": b * t / median,
         "gflop_per_step": flops / 1e9,
         "gflop_per_s": flops / median / 1e9,
-        "gflop_per_s_best": flops / min(times["random"]) / 1e9,
-        "traces": len(traces),
+        "gflop_per_s_best": flops / min(random_times) / 1e9,
+        "traces": len(step.traces),
         "first_step_s": first_s,
         "build_s": build_s,
-        "num_parameters": int(sum(np.prod(w.shape) for w in child.trainable_variables)),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "gradient_types": grad_types,
+        "num_parameters": lib.num_parameters(search.child),
+        "peak_rss_mb": peak_rss_mb,
+        "peak_rss_mb_with_same_arc_step": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_avg_1m_after": os.getloadavg()[0],
     }
 

@@ -1,8 +1,10 @@
 """ms per train step: the shared PTB model (a sampled arc per step) vs the fixed model of one arc.
 
-Both run in the same process with the same sizes, dropouts, L2 (1e-7), clipping (0.25)
-and SGD; their steps are timed in alternating rounds so that machine load hits both
-alike. Prints one JSON object.
+Both are the library's own compiled `fit` steps (library_steps.py): a `PTBSearch` built as
+`search_ptb` builds it (random strategy: a fresh uniform arc drawn inside every step) and
+the final training's `LMTrainer` on the fixed model of one arc, in the same process with
+the same sizes, dropouts, L2 (1e-7), clipping (0.25) and SGD; their steps are timed in
+alternating rounds so that machine load hits both alike. Prints one JSON object.
 
     python benchmarks/ptb_shared_vs_fixed.py --steps 10 --rounds 3
 """
@@ -10,96 +12,67 @@ alike. Prints one JSON object.
 import argparse
 import json
 import os
-import time
 
 from machine_info import machine
 
 SIZE = dict(hidden_size=200, num_nodes=8, batch_size=64, bptt=35, vocab_size=10000)
 
 
-def _timed(step, args_fn, steps):
-    times = []
-    for i in range(steps):
-        args = args_fn(i)
-        start = time.perf_counter()
-        float(step(*args))
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def run(steps, rounds, seed=0):
-    """Builds both models and times their train steps; returns a JSON-ready dict."""
+    """Builds both models and times their library train steps; returns a JSON-ready dict."""
     import keras
+    import library_steps as lib
     import numpy as np
     import tensorflow as tf
 
-    from keras_enas.models import SharedRNNLM, fixed_rnn
-    from keras_enas.search_spaces import rnn
+    from keras_enas.config.ptb import RNNChildConfig
+    from keras_enas.models import fixed_rnn
     from keras_enas.tasks.ptb.lm_trainer import LMTrainer
 
     c = SIZE
-    space = rnn.RNNCellSpace(c["num_nodes"], "enas_lm")
-    rng = np.random.default_rng(seed)
     b, t, v, h = c["batch_size"], c["bptt"], c["vocab_size"], c["hidden_size"]
-    shared = SharedRNNLM(space, vocab_size=v, hidden_size=h, seed=seed)
-    shared_opt = keras.optimizers.SGD(1.0)
-    shared_opt.build(shared.trainable_variables)
-
-    @tf.function
-    def shared_step(x, y, state, arc):  # as the search's child step (ENAS §2.2, phase 1)
-        with tf.GradientTape() as tape:
-            loss, new_state = shared.cross_entropy(x, y, state, arc, training=True)
-            objective = loss + 1e-7 * shared.l2_penalty(arc)
-        grads = tape.gradient(objective, shared.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, 0.25)
-        shared_opt.apply(grads, shared.trainable_variables)
-        state.assign(new_state)
-        return loss
-
-    arcs = [space.random_arc(rng) for _ in range(steps * rounds + 1)]
-    fixed = fixed_rnn.build_fixed_model(space, arcs[0], v, h, seed=seed)
+    child = RNNChildConfig(
+        num_nodes=c["num_nodes"],
+        arc_format="enas_lm",
+        hidden_size=h,
+        batch_size=b,
+        bptt=t,
+        eval_batch_size=b,
+        l2=1e-7,
+        grad_clip=0.25,
+        learning_rate=1.0,
+    )
+    search = lib.ptb_search(child, vocab_size=v, seed=seed)
+    rng = np.random.default_rng(seed)
+    arc = search.space.random_arc(rng)
+    fixed = fixed_rnn.build_fixed_model(search.space, arc, v, h, seed=seed)
     trainer = LMTrainer(fixed, b, l2=1e-7, slowness=0.0, grad_clip=0.25)
     trainer.compile(optimizer=keras.optimizers.SGD(1.0))
     trainer.optimizer.build(fixed.trainable_variables)
-    fixed_step = tf.function(lambda x, y: trainer.train_step((x, y))["final_train_loss"])
+    steps_of = {"shared": lib.fit_step(search), "fixed": lib.fit_step(trainer)}
     batches = [
-        (
-            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
-            tf.constant(rng.integers(0, v, (b, t)), tf.int32),
-        )
-        for _ in range(4)
+        tuple(tf.constant(rng.integers(0, v, (b, t)), tf.int32) for _ in range(2)) for _ in range(4)
     ]
-    state = tf.Variable(tf.zeros([b, h]))
-    arc_tensors = [tf.constant(a) for a in arcs]
-
-    def shared_args(i):
-        return (*batches[i % 4], state, arc_tensors[1 + i % (len(arcs) - 1)])
-
     first = {}
-    for name, step, args in (
-        ("shared", shared_step, shared_args),
-        ("fixed", fixed_step, lambda i: batches[i % 4]),
-    ):
-        start = time.perf_counter()
-        _timed(step, args, 2)  # trace, compile, warm up
-        first[name] = time.perf_counter() - start
+    for name, step in steps_of.items():
+        first[name] = sum(lib.timed(step, batches[:2]))  # trace, compile, warm up
     times = {"shared": [], "fixed": []}
     for _ in range(rounds):  # alternate, so that load changes hit both
-        times["shared"] += _timed(shared_step, shared_args, steps)
-        times["fixed"] += _timed(fixed_step, lambda i: batches[i % 4], steps)
-    ms = {k: 1e3 * float(np.median(t)) for k, t in times.items()}
+        for name, step in steps_of.items():
+            times[name] += lib.timed(step, [batches[i % 4] for i in range(steps)])
+    ms = {k: lib.percentiles(t) for k, t in times.items()}
     return {
         "config": c,
         "ms_per_step_shared_sampled_arcs": ms["shared"],
         "ms_per_step_fixed": ms["fixed"],
-        "ratio_shared_over_fixed": ms["shared"] / ms["fixed"],
-        "ms_min": {k: 1e3 * min(t) for k, t in times.items()},
+        "ratio_shared_over_fixed": ms["shared"]["median"] / ms["fixed"]["median"],
         "warmup_s": first,
+        "traces": {k: len(s.traces) for k, s in steps_of.items()},
         "num_parameters": {
-            "shared": fixed_rnn.num_parameters(shared),
+            "shared": fixed_rnn.num_parameters(search.child),
             "fixed": fixed_rnn.num_parameters(fixed),
         },
-        "fixed_arc": space.format_arc(arcs[0]),
+        "fixed_arc": search.space.format_arc(arc),
     }
 
 

@@ -5,9 +5,11 @@ the blocks the arc cuts off (`search/user_liveness.py`). Arcs are timed as sampl
 (uniform) and with the same ops but every block live. Shared and fixed steps are timed
 in turn, so load changes during the run affect both alike.
 
-Prints JSON: per arc the median step time of the shared supernet (the ENAS child step,
-arc assigned in-graph) and of `fixed_model` for that arc (same loss, clipping and
-optimizer), and their ratio. Run from the repository root:
+Prints JSON: per arc the median step time of the shared supernet (the search's own
+`child_train_step`, compiled, the arc an input) and of `fixed_model` for that arc (its Keras
+`fit` step after `compile` with the same loss, Adam and clipping), their ratio, and the
+search's own `fit` step (controller-sampled arcs). All are the library's compiled steps
+(library_steps.py). Run from the repository root:
     python benchmarks/user_space_step.py
 """
 
@@ -18,6 +20,7 @@ import os
 import time
 
 import keras
+import library_steps as lib
 import numpy as np
 import tensorflow as tf
 from machine_info import machine
@@ -65,21 +68,13 @@ def live_blocks(arc):
     return live
 
 
-def fixed_step(model, x, y, grad_clip):
-    optimizer = keras.optimizers.Adam(1e-3)
-    optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, grad_clip)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
-    return lambda: step().numpy()
+def fixed_step(model, grad_clip):
+    """The `fit` step of the fixed model compiled as a user trains it (Adam, clipped)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=grad_clip),
+        loss="sparse_categorical_crossentropy",
+    )
+    return lib.fit_step(model)
 
 
 def main():
@@ -94,7 +89,8 @@ def main():
     y = tf.constant(rng.integers(0, 10, args.batch_size).astype(np.int32))
     supernet = load_example().build_supernet()
     search = ke.ENAS(supernet, loss="sparse_categorical_crossentropy")
-    shared = tf.function(search.child_train_step)
+    shared = lib.arc_step(search)  # the search's own child step, the arc as an input
+    search_fit = lib.fit_step(search)  # what `search.fit` runs: the arc sampled inside
     rows = []
     arcs = [search.space.random_arc(i) for i in range(args.num_arcs)]
     for i in range(args.num_arcs):  # the same ops, every block live (block k reads block k-1)
@@ -104,8 +100,9 @@ def main():
     for arc in arcs:
         arc_t = tf.constant(arc)
         fixed = ke.fixed_model(supernet, arc)
+        fixed_fit = fixed_step(fixed, search.grad_clip)
         t_shared, t_fixed = interleaved_medians(
-            [lambda a=arc_t: shared(x, y, a).numpy(), fixed_step(fixed, x, y, search.grad_clip)],
+            [lambda a=arc_t: lib.wait(shared(x, y, a)), lambda f=fixed_fit: lib.wait(f(x, y))],
             args.repeats,
         )
         rows.append(
@@ -117,11 +114,14 @@ def main():
                 "ratio": t_shared / t_fixed,
             }
         )
+    t_fit = interleaved_medians([lambda: lib.wait(search_fit(x, y))], args.repeats)[0]
     report = {
         "benchmark": "user_space_step",
         "space": "examples/cifar10_space.py",
         "batch_size": args.batch_size,
         "traces_of_shared_step": shared.experimental_get_tracing_count(),
+        "search_fit_step_s": t_fit,
+        "traces_of_search_fit_step": len(search_fit.traces),
         "arcs": rows,
         "mean_ratio": float(np.mean([r["ratio"] for r in rows])),
         "mean_ratio_random_arcs": float(np.mean([r["ratio"] for r in rows[: args.num_arcs]])),
