@@ -109,7 +109,8 @@ class CIFARChildConfig(Validated):
         "2.9 M parameters. 'fine' is the default so that searches "
         "reproduce the original; README, CIFAR benchmarks, gives both "
         "granularities' memory and speed. The macro search has only "
-        "'fine' (one set per (layer, op)).",
+        "'fine' (one set per (layer, op), the paper's: each macro op "
+        "reads the previous layer alone, so there is no input to share by).",
         choices=("fine", "coarse"),
     )
     drop_path_keep_prob: float = _field(

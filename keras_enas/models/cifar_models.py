@@ -39,8 +39,9 @@ def macro_options(child, final=False, jit_compile=False):
     """Macro builder kwargs from a `CIFARChildConfig`: `filters`, `dropout`."""
     del jit_compile  # the macro models take the same options in search and training
     if not final and child.weight_sharing != "fine":
-        raise ValueError(
-            "The macro search shares weights per (layer, op) only. Received: "
+        raise ValueError(  # every macro op reads one input: per (layer, input) = per layer
+            "The macro search shares weights per (layer, op) only (each op reads the "
+            "previous layer alone, so there is no input to share by). Received: "
             f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
         )
     return dict(filters=child.filters, dropout=child.dropout)
