@@ -72,11 +72,14 @@ def _called_functions(graph_def, fragment):
     }
 
 
-@pytest.mark.parametrize("weight_sharing", ["fine", "coarse"])
-def test_switch_case_cells_of_every_stage_share_one_trace(weight_sharing):
-    """Normal and reduction cells at 3 sizes and widths run ONE traced cell function."""
+def test_switch_case_cells_of_every_stage_share_one_trace():
+    """Normal and reduction cells at 3 sizes and widths run ONE traced cell function.
+
+    Coarse sharing only (fine runs the same function; both granularities' one-trace
+    steps are tested in search_cifar_test.py), to keep the suite short.
+    """
     model = SharedMicroCNN(
-        SPACE, num_layers=3, filters=2, op_selection="switch_case", weight_sharing=weight_sharing
+        SPACE, num_layers=3, filters=2, op_selection="switch_case", weight_sharing="coarse"
     )
     x, y = _batch(batch=2)
     model(x, SPACE.random_arc(0))
@@ -85,7 +88,7 @@ def test_switch_case_cells_of_every_stage_share_one_trace(weight_sharing):
     traces = []
     step = _train_step(model, optimizer, traces)
     rng = np.random.default_rng(2)
-    losses = [float(step(x, y, tf.constant(SPACE.random_arc(rng)))) for _ in range(4)]
+    losses = [float(step(x, y, tf.constant(SPACE.random_arc(rng)))) for _ in range(3)]
     assert len(traces) == 1 and np.all(np.isfinite(losses))
     graph = step.get_concrete_function(x, y, tf.constant(SPACE.random_arc(0))).graph
     assert len({c.cell_index for c in model.cells}) == 2  # normal and reduction cells
