@@ -127,10 +127,12 @@ def _close(a, b, rtol):
     return np.abs(a - b).max() <= rtol * scale
 
 
-# The macro child's XLA compilation (six ops in a switch_case per layer, batch norms
-# updating inside the branches) takes minutes on 2 shared cores even at 3 layers.
+# The CIFAR children's XLA compilations take minutes on 2 shared cores even at 3 layers
+# (macro: six ops in a switch_case per layer, batch norms updating inside the branches;
+# micro: every op of every node, compute_all).
 SPACES = [
-    pytest.param(name, marks=pytest.mark.slow) if name == "macro" else name for name in BUILDERS
+    pytest.param(name, marks=pytest.mark.slow) if name in ("macro", "micro") else name
+    for name in BUILDERS
 ]
 
 
