@@ -6,6 +6,7 @@ Run from the repository root:  python examples/cifar10_space.py
 """
 
 import argparse
+import os
 import time
 
 import keras
@@ -101,8 +102,9 @@ def main():
     final.fit(x, y, batch_size=64, epochs=args.final_epochs, verbose=2)
     loss, accuracy = final.evaluate(x_test, y_test, verbose=0)
     print(f"final test accuracy {accuracy:.4f}, {final.count_params()} parameters")
-    final.save(f"{args.output_dir}/cifar10_final.keras")
-    final.export(f"{args.output_dir}/cifar10_final_savedmodel")
+    os.makedirs(args.output_dir, exist_ok=True)
+    final.save(os.path.join(args.output_dir, "cifar10_final.keras"))
+    final.export(os.path.join(args.output_dir, "cifar10_final_savedmodel"))
     print(f"total wall time {time.time() - start:.0f} s")
 
 

@@ -7,6 +7,7 @@ Run from the repository root:  python examples/ptb_space.py
 """
 
 import argparse
+import os
 import time
 
 import keras
@@ -106,8 +107,9 @@ def main():
     final.fit(train, epochs=args.final_epochs, verbose=2)
     test_ppl = float(np.exp(final.evaluate(*test, batch_size=64, verbose=0)))
     print(f"final test perplexity {test_ppl:.1f}, {final.count_params()} parameters")
-    final.save(f"{args.output_dir}/ptb_final.keras")
-    final.export(f"{args.output_dir}/ptb_final_savedmodel")
+    os.makedirs(args.output_dir, exist_ok=True)
+    final.save(os.path.join(args.output_dir, "ptb_final.keras"))
+    final.export(os.path.join(args.output_dir, "ptb_final_savedmodel"))
     print(f"total wall time {time.time() - start:.0f} s")
 
 
