@@ -104,3 +104,6 @@ def restore_latest(manager):
             f"{len(paths)} tried): move {directory} away to start afresh."
         )
     return False
+
+
+__all__ = ["candidates", "checkpoint_manager", "remove_stale_temp", "restore_latest"]

@@ -11,3 +11,6 @@ class DivergenceError(RunError):
 
 class CheckpointError(RunError):
     """The workdir's checkpoints exist but none restores."""
+
+
+__all__ = ["CheckpointError", "DivergenceError", "RunError"]

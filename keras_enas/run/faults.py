@@ -37,3 +37,6 @@ def point(name):
         return True
     os.kill(os.getpid(), signal.SIGKILL)
     return False
+
+
+__all__ = ["point"]

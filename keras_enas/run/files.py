@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-__all__ = ["MAX_JSON_BYTES", "plain", "read_json", "write_json"]
+__all__ = ["MAX_JSON_BYTES", "plain", "read_json", "write_json", "finite_json"]
 
 
 def plain(value):

@@ -8,7 +8,7 @@ from absl import logging
 from keras_enas.run import log_repair, logs, nonfinite
 from keras_enas.run import workdir as workdir_lib
 
-__all__ = ["check_workdir", "fit_resumable", "steps_per_epoch"]
+__all__ = ["check_workdir", "fit_resumable", "steps_per_epoch", "enable_determinism"]
 
 
 def check_workdir(workdir, deterministic=False):

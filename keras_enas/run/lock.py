@@ -44,3 +44,6 @@ def release(workdir):
     if f is not None:
         fcntl.flock(f, fcntl.LOCK_UN)
         f.close()
+
+
+__all__ = ["lock", "release"]

@@ -121,3 +121,6 @@ def _truncate_events(path, epochs, iterations=None):
                 writer.write(record)
         os.replace(tmp, path)
     return dropped
+
+
+__all__ = ["truncate_logs"]

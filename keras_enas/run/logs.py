@@ -16,7 +16,15 @@ from keras_enas.run import faults, nonfinite
 from keras_enas.run.files import finite_json
 from keras_enas.run.progress import Progress
 
-__all__ = ["Checkpoint", "CSVLogger", "JsonlLogger", "run_loggers", "TensorBoard", "utc_timestamp"]
+__all__ = [
+    "Checkpoint",
+    "CSVLogger",
+    "JsonlLogger",
+    "run_loggers",
+    "TensorBoard",
+    "utc_timestamp",
+    "FaultPoint",
+]
 
 
 def utc_timestamp():

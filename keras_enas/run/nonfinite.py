@@ -102,3 +102,13 @@ def check_finite(variables, where):
             "saved and the last good checkpoint is kept: lower the learning rate or clip "
             "the gradient."
         )
+
+
+__all__ = [
+    "NonFiniteStop",
+    "check_finite",
+    "gradient_norm_is_finite",
+    "guarded_update",
+    "snapshot",
+    "step_is_finite",
+]
