@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_enas.run import checkpoints, quiet
 from keras_enas.run import fit as fit_lib
-from keras_enas.run import quiet
 from keras_enas.run import workdir as workdir_lib
 
 # Lines TensorFlow 2.21 wrote at start-up on the development machine (CPU only).
@@ -117,6 +117,11 @@ def test_config_json_follows_an_extended_run_and_refuses_other_settings(tmp_path
     longer = {"seed": 1, "search": {"num_epochs": 5, "lr": 0.1}, "data_dir": "b"}
     workdir_lib.prepare(str(tmp_path), longer)
     assert json.loads((tmp_path / "config.json").read_text()) == longer
+    # Once the run has saved a checkpoint, other settings are refused (before it, a failed
+    # start's config.json is replaced: tests/run_faults_test.py).
+    ckpt_dir = tmp_path / checkpoints.CHECKPOINT_DIR
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tf.train.Checkpoint(v=tf.Variable(1.0)).write(str(ckpt_dir / "ckpt-1"))
     other = {"seed": 2, "search": {"num_epochs": 6, "lr": 0.1}, "data_dir": "b"}
     with pytest.raises(ValueError, match=r"differs in: seed"):
         workdir_lib.prepare(str(tmp_path), other)

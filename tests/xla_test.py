@@ -122,9 +122,11 @@ def _run(space, jit, monkeypatch):
     )
 
 
-def _close(a, b, rtol):
-    scale = max(np.abs(a).max(), 1e-12)
-    return np.abs(a - b).max() <= rtol * scale
+def _close(a, b, rtol, atol=1e-7):
+    """|a - b| ≤ rtol · max|a| + atol. The absolute floor is for tensors that are still ≈ 0
+    after one step (a batch norm's beta moved by ~1e-9): there graph mode and XLA differ by the
+    rounding of gradients that cancel, far below float32's resolution of the other weights."""
+    return np.abs(a - b).max() <= rtol * np.abs(a).max() + atol
 
 
 # The CIFAR children's XLA compilations take minutes on 2 shared cores even at 3 layers
