@@ -149,10 +149,12 @@ def test_resume_reaches_the_same_weights(tmp_path):
     resumed = train_lib.run_ptb_training(split, **_data())  # the same command again
     # Bit for bit when this test runs alone; after other TF tests in the same process the
     # CPU kernels' reduction order was seen to differ by ~1e-7 (relative 4e-6) between the
-    # two runs, so compare to 1e-5. A resume bug (lost optimizer, averages or RNG state)
+    # two runs, and in a full-suite run one of 256 entries by 4.7e-6 (relative 1.3e-4: TF's
+    # inter-op thread pool changes the summation order, see kill_test's determinism test),
+    # so compare to 1e-5 absolute. A resume bug (lost optimizer, averages or RNG state)
     # moves the weights by far more than that.
     for want, got in zip(_restored_variables(full), _restored_variables(split)):
-        np.testing.assert_allclose(want, got, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(want, got, rtol=1e-5, atol=1e-5)
     for key in ("epochs", "num_parameters"):
         assert resumed[key] == expected[key]
     for key in ("final_valid_ppl", "final_test_ppl"):
