@@ -11,18 +11,7 @@ import pickle
 
 import numpy as np
 
-CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+from keras_enas.data.cifar10 import LABEL_NAMES as CLASSES
 
 
 def write_ptb(directory, vocab_size=50, tokens=(6000, 1200, 1200), seed=0):

@@ -8,7 +8,7 @@ from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import callbacks as cb
 from keras_enas.search import controller_logs, derive
 
-__all__ = ["derive_best", "fit_search", "prepare_run", "search_trackables"]
+__all__ = ["derive_best", "fit_search", "prepare_run", "search_trackables", "restore_search"]
 
 
 def prepare_run(config):
@@ -87,6 +87,20 @@ def search_trackables(search):
         "trainer": search.trainer,
         "controller_optimizer": search.trainer.optimizer,
     }
+
+
+def restore_search(search, workdir):
+    """Restores `search` from the newest checkpoint in `workdir` and returns it.
+
+    Raises:
+        FileNotFoundError: if the working directory has no checkpoint.
+    """
+    manager = workdir_lib.checkpoint_manager(workdir, **search_trackables(search))
+    if not workdir_lib.restore_latest(manager):
+        raise FileNotFoundError(
+            f"No checkpoint in {workdir}/checkpoints: run (part of) the search first."
+        )
+    return search
 
 
 def derive_best(search, config, build_search=None, train_ds=None):

@@ -32,14 +32,7 @@ def reopen_cifar_search(search_config, reward_data, mean, std):
         FileNotFoundError: if the search's working directory has no checkpoint.
     """
     search = cifar_search.build_cifar_search(search_config, reward_data, mean, std)
-    manager = workdir_lib.checkpoint_manager(
-        search_config.workdir, **runner.search_trackables(search)
-    )
-    if not workdir_lib.restore_latest(manager):
-        raise FileNotFoundError(
-            f"No checkpoint in {search_config.workdir}/checkpoints: run (part of) the search first."
-        )
-    return search
+    return runner.restore_search(search, search_config.workdir)
 
 
 def run_cifar_rank_correlation(

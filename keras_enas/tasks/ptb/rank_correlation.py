@@ -62,14 +62,7 @@ def reopen_ptb_search(search_config, vocab_size, reward_batches):
         FileNotFoundError: if the search's working directory has no checkpoint.
     """
     search = run_ptb.build_ptb_search(search_config, vocab_size, reward_batches)
-    manager = workdir_lib.checkpoint_manager(
-        search_config.workdir, **runner.search_trackables(search)
-    )
-    if not workdir_lib.restore_latest(manager):
-        raise FileNotFoundError(
-            f"No checkpoint in {search_config.workdir}/checkpoints: run (part of) the search first."
-        )
-    return search
+    return runner.restore_search(search, search_config.workdir)
 
 
 def run_ptb_rank_correlation(
