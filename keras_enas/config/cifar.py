@@ -198,6 +198,14 @@ class TrainConfig(Validated):
         "Turn on TensorFlow op determinism, so that a resumed "
         "run matches an uninterrupted one bit for bit.",
     )
+    max_nonfinite_steps: int = _field(
+        20,
+        "Training steps whose loss or gradient is NaN or inf are skipped and counted; "
+        "the run stops with an error once more than this many were skipped (the last "
+        "good checkpoint is kept). May change on resume.",
+        lower=0,
+        upper=MAX_STEPS,
+    )
     log_every_secs: float = _field(
         30.0,
         "Seconds between progress lines (steps done, "

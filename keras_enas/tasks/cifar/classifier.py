@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_enas import precision
+from keras_enas.run import nonfinite
 
 __all__ = ["ClassifierTrainer", "FinalTestLabels"]
 
@@ -19,9 +20,12 @@ class ClassifierTrainer(keras.Model):
     Each step minimises `CE(logits) + aux_weight · CE(aux_logits) + l2 · Σw²` (Σ over
     every trainable weight, batch-norm γ/β included, as the original), clips the
     gradient to global norm `grad_clip` (for real: the original's "norm" clipping
-    was a no-op, reference §6.6) and applies the compiled optimizer. Logs
-    `final_train_loss` (the CE of the main head) and `final_train_accuracy`; its
-    evaluation logs `loss`, `accuracy`.
+    was a no-op, reference §6.6) and applies the compiled optimizer. A step whose loss
+    or gradient norm is not finite changes nothing (the BatchNorm statistics its
+    forward pass wrote are put back) and is counted in `nonfinite_steps`
+    (`run.nonfinite`). Logs `final_train_loss` (the CE of the main head, over the
+    steps taken), `final_train_accuracy` and `final_nonfinite_steps`; its evaluation
+    logs `loss`, `accuracy`.
 
     Args:
         network: a functional model from `cifar_models.build_fixed_cnn`: images →
@@ -52,6 +56,9 @@ class ClassifierTrainer(keras.Model):
         self.l2, self.aux_weight, self.grad_clip = float(l2), float(aux_weight), float(grad_clip)
         self.epochs_done = self.add_weight(
             shape=(), dtype="int64", initializer="zeros", trainable=False, name="epochs_done"
+        )
+        self.nonfinite_steps = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="nonfinite_steps"
         )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -86,17 +93,25 @@ class ClassifierTrainer(keras.Model):
     def train_step(self, data):
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.network.trainable_variables
+        kept = nonfinite.snapshot(self.network.non_trainable_variables)  # BatchNorm statistics
         with tf.GradientTape() as tape:
             loss, objective, logits = self.objective(images, labels)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
         grads = tape.gradient(objective, variables)
+        # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
+        # (it lowers the scale); a non-finite loss is skipped and counted either way.
+        finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
         grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
-        self.optimizer.apply(grads, variables)
-        self.loss_tracker.update_state(loss)
-        self.accuracy_tracker.update_state(labels, logits)
+        nonfinite.guarded_update(
+            finite, lambda: self.optimizer.apply(grads, variables), kept, self.nonfinite_steps
+        )
+        taken = tf.cast(finite, loss.dtype)
+        self.loss_tracker.update_state(tf.where(finite, loss, tf.zeros_like(loss)), taken)
+        self.accuracy_tracker.update_state(labels, logits, sample_weight=taken)
         return {
             "final_train_loss": self.loss_tracker.result(),
             "final_train_accuracy": self.accuracy_tracker.result(),
+            "final_nonfinite_steps": self.nonfinite_steps,  # skipped steps so far
         }
 
     def test_step(self, data):

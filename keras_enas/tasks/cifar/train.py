@@ -72,7 +72,8 @@ def _identity(config, space, arc):
     record = config.to_dict()
     for key in ("fixed_arc", "arc_file", "dry_run", "data_dir", "workdir", "export_tflite"):
         record.pop(key)
-    for key in ("num_epochs", "test_steps"):  # a run may be extended, its tests resized
+    # A run may be extended, its tests resized, its divergence limit changed.
+    for key in ("num_epochs", "test_steps", "max_nonfinite_steps"):
         record["train"].pop(key)
     record["architecture"] = arch_lib.architecture_record(space, arc)
     return record
@@ -141,6 +142,9 @@ def run_cifar_training(
         callbacks=_callbacks(config, space, model),
         shuffle=False,
         log_every_secs=t.log_every_secs,
+        nonfinite_limit=t.max_nonfinite_steps,
+        nonfinite_setting="--train_max_nonfinite_steps",
+        nonfinite_hint="Lower --child_lr_max or clip with --child_grad_clip. ",
     )
     results = _test_and_export(config, trainer, test_ds, (mean, std), space, arc, class_names)
     results["train_seconds_this_run"] = round(time.time() - start, 1)
