@@ -1,5 +1,7 @@
 """Tests of the shared macro network: only the sampled op runs and learns, skip sums, shapes."""
 
+import gc
+
 import keras
 import numpy as np
 import pytest
@@ -36,6 +38,39 @@ def test_each_op_id_runs_its_own_branch():
     for i in range(len(MACRO_OPS)):
         for j in range(i):
             assert not np.allclose(outputs[i], outputs[j]), (MACRO_OPS[i], MACRO_OPS[j])
+
+
+def test_traced_layer_trains_as_the_keras_layers_do():
+    """Training: the traced function's output and moving averages are the Keras layers'."""
+    layer = SharedMacroLayer(4)
+    x = tf.concat([_images(size=6), _images(size=6, seed=1)[..., :1]], axis=-1)
+    layer(x, tf.constant(0))
+    averages = layer.non_trainable_weights
+    for op in range(len(MACRO_OPS)):
+        start = [v.numpy() for v in averages]
+        out = layer(x, tf.constant(op), training=True).numpy()
+        traced = [v.numpy() for v in averages]
+        for v, value in zip(averages, start):
+            v.assign(value)
+        np.testing.assert_allclose(out, layer._run(op, x, True).numpy(), atol=1e-5)
+        for a, b in zip(traced, averages):
+            np.testing.assert_allclose(a, b.numpy(), atol=1e-6)
+        moved = sum(not np.array_equal(a, b) for a, b in zip(start, traced))
+        assert moved == (2 if MACRO_OPS[op].endswith("pool3") else 4), MACRO_OPS[op]
+
+
+def test_the_shared_function_outlives_the_layer_it_was_traced_for():
+    """The cached function keeps no reference to the first layer's variables."""
+    x = tf.concat([_images(size=6), _images(size=6, seed=1)[..., :1]], axis=-1)
+    first = SharedMacroLayer(4)
+    first(x, tf.constant(0), training=True)
+    del first
+    gc.collect()
+    second = SharedMacroLayer(4)
+    second(x, tf.constant(0))
+    out = tf.function(lambda x, op: second(x, op, training=True))(x, tf.constant(3))
+    assert np.all(np.isfinite(out.numpy()))
+    assert not np.array_equal(second.branches[3][1].moving_mean.numpy(), np.zeros(4))
 
 
 def test_layer_rejects_bad_filters():
@@ -79,7 +114,9 @@ def sampled_step():
 
     before = _moving_means(model)
     grads = gradients(_images(), labels, tf.constant(arc))
+    graph = gradients.get_concrete_function(_images(), labels, tf.constant(arc)).graph
     return dict(
+        graph=graph.as_graph_def(),
         space=space,
         model=model,
         arc=arc,
@@ -106,6 +143,20 @@ def test_only_the_sampled_ops_batch_norm_averages_move(sampled_step):
     before, after = sampled_step["before"], sampled_step["after"]
     moved = {key for key in before if not np.array_equal(before[key], after[key])}
     assert moved == {(0, 1), (1, 5), (2, 2)}
+
+
+def test_every_layer_runs_one_traced_function(sampled_step):
+    """The 3 layers (three sizes: reductions follow layers 0 and 1) call ONE forward function."""
+    graph = sampled_step["graph"]
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    called = [
+        n.attr["f"].func.name
+        for n in nodes
+        if n.op in ("PartitionedCall", "StatefulPartitionedCall")
+        and "macro_layer" in n.attr["f"].func.name
+    ]
+    forward = {name for name in called if "gradient" not in name and "backward" not in name}
+    assert len(called) >= 3 and len(forward) == 1, called
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,14 @@
 """`SharedMacroLayer`: the six candidate ops of one macro layer; only the sampled one runs."""
 
-import functools
-
 import keras
 import tensorflow as tf
 
 from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.micro_ops import max_pool3
+from keras_enas.layers.shared_macro_ops import BN_EPSILON, BN_MOMENTUM, traced_macro_layer
 from keras_enas.search_spaces.macro import MACRO_OPS
 
 __all__ = ["batch_norm", "BN_EPSILON", "BN_MOMENTUM", "SharedMacroLayer"]
-
-BN_MOMENTUM = 0.9  # reference §4.1: the original's batch norm decay 0.9, epsilon 1e-5.
-BN_EPSILON = 1e-5
 
 
 def batch_norm(name=None):
@@ -58,7 +54,10 @@ class SharedMacroLayer(keras.layers.Layer):
     - avg / max pool (ids 4, 5): 1×1 conv + BN + ReLU, then 3×3 pool, stride 1.
 
     `tf.switch_case` runs ONLY the sampled op, so the other ops' weights get zero
-    gradient and their batch-norm averages do not move. (The original built all six
+    gradient and their batch-norm averages do not move. The Keras layers hold the
+    weights; every layer of the network runs them through one traced function
+    (`shared_macro_ops.traced_macro_layer`), which computes what the layers compute
+    (`_run`, kept as the reference the tests compare with). (The original built all six
     and, through a late-binding closure, always returned max-pool: reference §6.4.)
     Each op's batch norms keep their own moving averages, updated only on the steps
     that sample the op; evaluation (`training=False`) uses them, as the original
@@ -112,10 +111,24 @@ class SharedMacroLayer(keras.layers.Layer):
         """The trainable weights of op `index` (all of them are used when it is sampled)."""
         return [w for layer in self.branches[index] for w in layer.trainable_weights]
 
+    def op_tensors(self, index):
+        """Op `index`'s `(weights, moving statistics)` as `traced_macro_layer` takes them."""
+        layers = self.branches[index]
+        weights = [layers[0].kernel, layers[1].gamma, layers[1].beta]
+        if len(layers) == 4 and isinstance(layers[2], keras.layers.SeparableConv2D):
+            weights += [layers[2].depthwise_kernel, layers[2].pointwise_kernel]
+        elif len(layers) == 4:
+            weights.append(layers[2].kernel)
+        if len(layers) == 4:
+            weights += [layers[3].gamma, layers[3].beta]
+        norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+        stats = [v.value for bn in norms for v in (bn.moving_mean, bn.moving_variance)]
+        return [w.value for w in weights], stats
+
     def call(self, x, op, training=False):
-        # functools.partial binds `index` now: no late-binding closure (reference §6.4).
-        branches = [functools.partial(self._run, i, x, training) for i in range(len(MACRO_OPS))]
-        return tf.switch_case(op, branches)
+        weights, stats = zip(*(self.op_tensors(i) for i in range(len(MACRO_OPS))))
+        # `training` is a Python value (None outside fit/evaluate): one trace per value.
+        return traced_macro_layer(x, op, list(weights), list(stats), bool(training))
 
     def l2_penalty(self, op):
         """Σw² over the trainable weights of op `op` only (zero gradient for the others).
