@@ -32,9 +32,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(name, argv, out, done_file):
-    """Runs one bin/ program unless `done_file` exists; its output goes to `<out>/<name>.log`."""
-    if os.path.exists(done_file):
+def _run(name, argv, out, done_file, is_done=os.path.exists):
+    """Runs one bin/ program unless `is_done(done_file)`; its output goes to `<out>/<name>.log`."""
+    if is_done(done_file):
         return name, "skipped (done)", 0.0
     start = time.time()
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
@@ -46,7 +46,7 @@ def _run(name, argv, out, done_file):
             env=env,
             cwd=ROOT,
         )
-    status = "ok" if code == 0 and os.path.exists(done_file) else f"failed (exit {code})"
+    status = "ok" if code == 0 and is_done(done_file) else f"failed (exit {code})"
     print(f"[{time.strftime('%H:%M:%S')}] {name}: {status}", flush=True)
     return name, status, time.time() - start
 
@@ -85,8 +85,16 @@ def _rank(args):
             + [f"--search_workdir={s}", f"--workdir={r}"],
             args.out,
             os.path.join(r, "ranking.json"),
+            _ranking_complete,
         )
     ]
+
+
+def _ranking_complete(path):
+    """rank_correlation rewrites `ranking.json` after every arc, marked `"partial": true`
+    until the last: only a ranking without that mark is done."""
+    ranking = _read_json(path)
+    return bool(ranking) and not ranking.get("partial")
 
 
 def _read_json(path):
