@@ -65,3 +65,14 @@ def test_bad_arguments_raise():
         cell_blocks.ReLUConvBN("4")
     with pytest.raises(ValueError, match="twice as large"):
         cell_blocks.CalibrateInputs(4)([tf.zeros((1, 8, 8, 4)), tf.zeros((1, 2, 2, 4))])
+
+
+def test_sum_of_squares_and_its_gradient():
+    rng = np.random.default_rng(0)
+    weights = [tf.Variable(rng.normal(size=shape).astype(np.float32)) for shape in [(3, 4), (5,)]]
+    with tf.GradientTape() as tape:
+        total = cell_blocks.sum_of_squares(weights)
+    expected = sum(np.sum(w.numpy() ** 2) for w in weights)
+    assert float(total) == pytest.approx(expected, rel=1e-6)
+    for w, g in zip(weights, tape.gradient(total, weights)):
+        np.testing.assert_allclose(g.numpy(), 2 * w.numpy(), rtol=1e-6)

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_enas.layers.cell_blocks import conv2d as conv
+from keras_enas.layers.cell_blocks import sum_of_squares
 from keras_enas.layers.micro_ops import max_pool3
 from keras_enas.layers.shared_macro_ops import BN_EPSILON, BN_MOMENTUM, traced_macro_layer
 from keras_enas.search_spaces.macro import MACRO_OPS
@@ -138,10 +139,7 @@ class SharedMacroLayer(keras.layers.Layer):
         """
         mask = tf.one_hot(op, len(MACRO_OPS))
         return tf.add_n(
-            [
-                mask[i] * tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.branch_weights(i)])
-                for i in range(len(MACRO_OPS))
-            ]
+            [mask[i] * sum_of_squares(self.branch_weights(i)) for i in range(len(MACRO_OPS))]
         )
 
     def compute_output_shape(self, input_shape):

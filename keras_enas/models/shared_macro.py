@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_enas.layers import cell_blocks
 from keras_enas.layers.cell_blocks import FactorizedReduction
 from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.shared_macro_layer import SharedMacroLayer, batch_norm
@@ -131,7 +132,7 @@ class SharedMacroCNN(keras.Model):
             for w in self.trainable_weights
             if not any(w is v for layer in self.op_layers for v in layer.trainable_weights)
         ]
-        total = tf.add_n([tf.reduce_sum(tf.square(w)) for w in shared])
+        total = cell_blocks.sum_of_squares(shared)
         return total + tf.add_n(
             [layer.l2_penalty(ops[k]) for k, layer in enumerate(self.op_layers)]
         )

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_enas import precision
+from keras_enas.layers import cell_blocks
 from keras_enas.run import nonfinite
 
 __all__ = ["ClassifierTrainer", "FinalTestLabels"]
@@ -85,9 +86,7 @@ class ClassifierTrainer(keras.Model):
         if aux_logits is not None and self.aux_weight:
             objective += self.aux_weight * _cross_entropy(labels, aux_logits)
         if self.l2:
-            objective += self.l2 * tf.add_n(
-                [tf.reduce_sum(tf.square(w)) for w in self.network.trainable_weights]
-            )
+            objective += self.l2 * cell_blocks.sum_of_squares(self.network.trainable_weights)
         return loss, objective, logits
 
     def train_step(self, data):

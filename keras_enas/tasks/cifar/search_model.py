@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_enas import precision
+from keras_enas.layers import cell_blocks
 from keras_enas.layers.standardize import Standardize
 from keras_enas.search import enas
 
@@ -96,7 +97,7 @@ class CIFARSearch(enas.ENASSearch):
         """Σw² over the weights `arc` uses (all child weights if the child cannot tell)."""
         if hasattr(self.child, "l2_penalty"):
             return self.child.l2_penalty(arc)
-        return tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.child.trainable_weights])
+        return cell_blocks.sum_of_squares(self.child.trainable_weights)
 
     def child_loss(self, x, y, arc, training):
         logits, aux_logits = self.child(x, arc, training=training)
