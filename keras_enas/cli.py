@@ -18,6 +18,8 @@ _SECTION_PREFIX = {
     "controller": "controller_",
     "search": "search_",
     "data": "data_",
+    # `--distribution_strategy` and `--tpu` keep TF Model Garden's names.
+    "distribute": "",
 }
 
 

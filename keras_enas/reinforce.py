@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_enas import distribute
+
 __all__ = [
     "ControllerTrainer",
     "entropy_bonus_reward",
@@ -179,16 +181,35 @@ class ControllerTrainer(keras.layers.Layer):
                 )
             with tape.stop_recording():
                 raw_reward = ops.cast(ops.stop_gradient(reward_fn(arc)), "float32")
-                # A diverged child (NaN/inf reward) earns 0, so θ stays finite.
-                raw_reward = ops.where(ops.isfinite(raw_reward), raw_reward, 0.0)
-            reward = entropy_bonus_reward(raw_reward, entropy, self.entropy_weight)
-            baseline = self.baseline.update(reward)  # advantage uses the old b
-            loss = reinforce_loss(log_prob, reward, baseline)
-            loss = loss + self.skip_weight * skip_penalty  # ENAS §3.3, differentiable
-        for accumulator, grad in zip(self.accumulators, tape.gradient(loss, variables)):
-            if grad is not None:  # None: weight unused by this space (e.g. no attention)
-                accumulator.assign_add(tf.convert_to_tensor(grad))  # densify IndexedSlices
-        self.count.assign_add(1)
+            loss, metrics = self._loss(log_prob, entropy, skip_penalty, raw_reward)
+        self._add(tape.gradient(loss, variables))
+        return metrics, arc
+
+    def accumulate_arc(self, arc, raw_reward):
+        """`accumulate` for an arc sampled and rewarded elsewhere (e.g. on another replica).
+
+        `log π(arc)` is recomputed by teacher forcing (`Controller.log_prob`); the
+        baseline is updated and the gradient added as in `accumulate`. Returns the
+        metrics dict of `accumulate`.
+        """
+        variables = self.controller.trainable_variables
+        with tf.GradientTape() as tape:
+            log_prob, entropy, skip_penalty = self.controller.log_prob(
+                arc, return_skip_penalty=True
+            )
+            raw_reward = ops.cast(ops.stop_gradient(raw_reward), "float32")
+            loss, metrics = self._loss(log_prob, entropy, skip_penalty, raw_reward)
+        self._add(tape.gradient(loss, variables))
+        return metrics
+
+    def _loss(self, log_prob, entropy, skip_penalty, raw_reward):
+        """The REINFORCE loss of one arc (updates the baseline) and its metrics."""
+        # A diverged child (NaN/inf reward) earns 0, so θ stays finite.
+        raw_reward = ops.where(ops.isfinite(raw_reward), raw_reward, 0.0)
+        reward = entropy_bonus_reward(raw_reward, entropy, self.entropy_weight)
+        baseline = self.baseline.update(reward)  # advantage uses the old b
+        loss = reinforce_loss(log_prob, reward, baseline)
+        loss = loss + self.skip_weight * skip_penalty  # ENAS §3.3, differentiable
         metrics = dict(
             reward=reward,
             raw_reward=raw_reward,
@@ -198,13 +219,21 @@ class ControllerTrainer(keras.layers.Layer):
             log_prob=log_prob,
             skip_penalty=skip_penalty,
         )
-        return metrics, arc
+        return loss, metrics
+
+    def _add(self, grads):
+        """Adds one arc's gradients to the accumulators."""
+        for accumulator, grad in zip(self.accumulators, grads):
+            if grad is not None:  # None: weight unused by this space (e.g. no attention)
+                accumulator.assign_add(tf.convert_to_tensor(grad))  # densify IndexedSlices
+        self.count.assign_add(1)
 
     def apply(self):
         """Applies the mean of the accumulated gradients and resets the accumulators."""
         count = ops.maximum(ops.cast(self.count, "float32"), 1.0)
         grads = [ops.convert_to_tensor(a) / count for a in self.accumulators]
-        self.optimizer.apply(grads, self.controller.trainable_variables)
+        # Under a strategy every replica holds the same accumulators (see `distribute`).
+        distribute.apply_gradients(self.optimizer, grads, self.controller.trainable_variables)
         for accumulator in self.accumulators:
             accumulator.assign(ops.zeros_like(accumulator))
         self.count.assign(0)

@@ -13,6 +13,7 @@ from keras_enas.config.base import (
     mixed_precision_field,
 )
 from keras_enas.config.base import field as _field
+from keras_enas.config.distribute import DistributeConfig
 from keras_enas.config.search import ControllerConfig, SearchConfig
 from keras_enas.search_spaces import limits, registry
 
@@ -52,15 +53,21 @@ class CIFARChildConfig(Validated):
     )
     batch_size: int = _field(
         128,
-        "Training minibatch size in images; the reward minibatch has the same size.",
+        "Global training minibatch size in images (split across replicas); the reward "
+        "minibatch has the same size.",
         lower=1,
         upper=MAX_BATCH_SIZE,
     )
     eval_batch_size: int = _field(
-        100, "Minibatch size in images for validation and test.", lower=1, upper=MAX_BATCH_SIZE
+        100,
+        "Global minibatch size in images for validation and test.",
+        lower=1,
+        upper=MAX_BATCH_SIZE,
     )
     lr_max: float = _field(
-        0.05, "Cosine schedule: learning rate at the start of each cycle.", lower=0.0
+        0.05,
+        "Cosine schedule: learning rate at the start of each cycle (on the global-batch mean gradient).",
+        lower=0.0,
     )
     lr_min: float = _field(
         5e-4, "Cosine schedule: learning rate at the end of each cycle.", lower=0.0
@@ -160,6 +167,7 @@ class CIFARSearchConfig(Validated):
     controller: ControllerConfig = dataclasses.field(default_factory=_macro_controller)
     search: SearchConfig = dataclasses.field(default_factory=lambda: SearchConfig(num_epochs=310))
     data: CIFARDataConfig = dataclasses.field(default_factory=CIFARDataConfig)
+    distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
     seed: int = _field(
         0, "Seed for weights, dropout, arc sampling and data order.", lower=0, upper=MAX_SEED
     )
@@ -243,6 +251,7 @@ class CIFARFinalConfig(Validated):
     )
     child: CIFARChildConfig = dataclasses.field(default_factory=_macro_final_child)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
     seed: int = _field(0, "Seed for weights, dropout and data order.", lower=0, upper=MAX_SEED)
     mixed_precision_dtype: str = mixed_precision_field()
     data_dir: str = _field(

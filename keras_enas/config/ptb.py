@@ -13,6 +13,7 @@ from keras_enas.config.base import (
     mixed_precision_field,
 )
 from keras_enas.config.base import field as _field
+from keras_enas.config.distribute import DistributeConfig
 from keras_enas.config.search import ControllerConfig, SearchConfig
 from keras_enas.search_spaces import limits
 
@@ -82,10 +83,17 @@ class RNNChildConfig(Validated):
         0.04, "Weights are initialised U[-init_range, init_range].", lower=0.0
     )
     batch_size: int = _field(
-        64, "Training minibatch size (rows of the token stream).", lower=1, upper=MAX_BATCH_SIZE
+        64,
+        "Global training minibatch size (rows of the token stream, split across replicas).",
+        lower=1,
+        upper=MAX_BATCH_SIZE,
     )
     bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1, upper=MAX_BPTT)
-    learning_rate: float = _field(20.0, "SGD learning rate for the shared weights ω.", lower=0.0)
+    learning_rate: float = _field(
+        20.0,
+        "SGD learning rate for the shared weights ω (on the global-batch mean gradient).",
+        lower=0.0,
+    )
     lr_decay: float = _field(
         0.96,
         "Multiply the learning rate by this every epoch from `lr_decay_start` on.",
@@ -98,7 +106,10 @@ class RNNChildConfig(Validated):
     grad_clip: float = _field(0.25, "Global-norm gradient clipping for ω (0 disables).", lower=0.0)
     l2: float = _field(1e-7, "L2 weight on the weights a step uses.", lower=0.0)
     eval_batch_size: int = _field(
-        64, "Minibatch size for validation and reward batches.", lower=1, upper=MAX_BATCH_SIZE
+        64,
+        "Global minibatch size for validation, and rows of a reward minibatch.",
+        lower=1,
+        upper=MAX_BATCH_SIZE,
     )
 
     def __post_init__(self):
@@ -122,6 +133,7 @@ class PTBSearchConfig(Validated):
     child: RNNChildConfig = dataclasses.field(default_factory=RNNChildConfig)
     controller: ControllerConfig = dataclasses.field(default_factory=ControllerConfig)
     search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
+    distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
     seed: int = _field(
         0, "Seed for weights, dropout, arc sampling and data order.", lower=0, upper=MAX_SEED
     )

@@ -20,6 +20,7 @@ from keras_enas.config.base import (
     mixed_precision_field,
 )
 from keras_enas.config.base import field as _field
+from keras_enas.config.distribute import DistributeConfig
 from keras_enas.search_spaces import limits
 
 __all__ = [
@@ -86,10 +87,15 @@ class FinalTrainConfig(Validated):
         0, "Minibatches per epoch (0: the whole training split).", lower=0, upper=MAX_STEPS
     )
     batch_size: int = _field(
-        64, "Training minibatch size (rows of the token stream).", lower=1, upper=MAX_BATCH_SIZE
+        64,
+        "Global training minibatch size (rows of the token stream, split across replicas).",
+        lower=1,
+        upper=MAX_BATCH_SIZE,
     )
     bptt: int = _field(35, "Truncated back-propagation length in tokens.", lower=1, upper=MAX_BPTT)
-    learning_rate: float = _field(20.0, "SGD learning rate.", lower=0.0)
+    learning_rate: float = _field(
+        20.0, "SGD learning rate (on the global-batch mean gradient).", lower=0.0
+    )
     lr_decay: float = _field(
         0.9991,
         "Multiply the learning rate by this every epoch from "
@@ -223,6 +229,7 @@ class PTBFinalConfig(Validated):
         lower=limits.RNN_NUM_NODES[0],
         upper=limits.RNN_NUM_NODES[1],
     )
+    distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
     seed: int = _field(
         0, "Seed for weights, dropout masks and data order.", lower=0, upper=MAX_SEED
     )

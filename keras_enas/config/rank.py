@@ -8,6 +8,7 @@ import dataclasses
 
 from keras_enas.config.base import MAX_SAMPLES, MAX_SEED, Validated
 from keras_enas.config.base import field as _field
+from keras_enas.config.distribute import DistributeConfig
 from keras_enas.config.ptb_final import (
     FinalEvalConfig,
     FinalModelConfig,
@@ -79,6 +80,7 @@ class RankCorrelationConfig(Validated):
         lower=1,
         upper=1_000_000,
     )
+    distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
     seed: int = _field(
         0,
         "Seed for the arc sampling, the weights and data order of every "

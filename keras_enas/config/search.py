@@ -123,6 +123,15 @@ class SearchConfig(Validated):
         "(0: only the per-epoch lines).",
         lower=0.0,
     )
+    arcs_per_step: str = _field(
+        "1",
+        "With more than one replica: '1' trains one sampled arc per shared-weight step on "
+        "the whole global batch (as on one device); 'replicas' samples a different arc "
+        "for each replica's share of the batch, so a step trains as many arcs as there "
+        "are replicas (the averaged gradient is an unbiased estimate of the "
+        "shared-weight objective).",
+        choices=("1", "replicas"),
+    )
     jit_compile: bool = _field(False, "Compile the steps with XLA (measure first on CPU).")
     deterministic: bool = _field(
         False,

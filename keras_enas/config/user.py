@@ -40,6 +40,13 @@ class UserSearchConfig(Validated):
     derive_num_samples: int = _field(
         50, "Arcs sampled and scored by best_architecture().", lower=1, upper=MAX_SAMPLES
     )
+    arcs_per_step: str = _field(
+        "1",
+        "Under a tf.distribute strategy with several replicas: '1' trains one sampled arc "
+        "on the whole global batch; 'replicas' a different sampled arc on each replica's "
+        "share of it.",
+        choices=("1", "replicas"),
+    )
     controller_every: int = _field(
         1, "Run a controller phase every this many epochs.", lower=1, upper=MAX_EPOCHS
     )

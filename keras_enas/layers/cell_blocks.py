@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_enas import distribute
+
 __all__ = [
     "batch_stat_norm",
     "BatchStatNorm",
@@ -90,7 +92,14 @@ def make_norm(batch_stats, name=None):
     """`BatchStatNorm` (search child) or Keras BN with the original's decay/epsilon."""
     if batch_stats:
         return BatchStatNorm(name=name)
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    # Under a strategy with several replicas the statistics are those of the global
+    # batch (all-reduced), as on one device.
+    return keras.layers.BatchNormalization(
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        synchronized=distribute.num_replicas() > 1,
+        name=name,
+    )
 
 
 def conv2d(filters, kernel_size=1, strides=1, padding="same", name=None):

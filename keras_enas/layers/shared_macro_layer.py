@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_enas import distribute
 from keras_enas.layers.cell_blocks import conv2d as conv
 from keras_enas.layers.cell_blocks import sum_of_squares
 from keras_enas.layers.micro_ops import max_pool3
@@ -14,7 +15,14 @@ __all__ = ["batch_norm", "BN_EPSILON", "BN_MOMENTUM", "SharedMacroLayer"]
 
 def batch_norm(name=None):
     """A `BatchNormalization` with the original macro settings (decay 0.9, ε = 1e-5)."""
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    # Under a strategy with several replicas the statistics are those of the global
+    # batch (all-reduced), as on one device.
+    return keras.layers.BatchNormalization(
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        synchronized=distribute.num_replicas() > 1,
+        name=name,
+    )
 
 
 def _branch_layers(op, filters):

@@ -45,18 +45,29 @@ def run(argv):
                 "`--workdir` must be set: the study writes its arcs, trainings and ranking there."
             )
         task, search_dict = _search_task(config.search_workdir)
-        study = _ptb_study(config) if task == "ptb" else _cifar_study(config, search_dict)
+        # TensorFlow once the flags are good; the strategy before any other TF op.
+        from keras_enas import distribute
+
+        strategy = distribute.strategy_for(config, {})
+        if task == "ptb":
+            study = _ptb_study(config, strategy)
+        else:
+            study = _cifar_study(config, search_dict, strategy)
         from keras_enas.run import workdir
 
         workdir.make_workdir(config.workdir)
     except (ValueError, FileNotFoundError) as e:
         print(f"rank_correlation: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    ranking = study()
+    from keras_enas.run import cluster
+
+    with distribute.scope(strategy):
+        ranking = study()
     for name in ("kendall_tau", "spearman_rho"):
         r = ranking[name]
         print(f"{name} = {r['value']:.3f}  95% CI [{r['low']:.3f}, {r['high']:.3f}]")
-    print(f"Wrote {os.path.join(config.workdir, 'ranking.json')}")
+    if cluster.is_chief(strategy):
+        print(f"Wrote {os.path.join(config.workdir, 'ranking.json')}")
     return 0
 
 
@@ -83,9 +94,12 @@ def _search_task(search_workdir):
     return task, search_dict
 
 
-def _ptb_study(config):
+def _ptb_study(config, strategy):
     """Checks the PTB inputs; returns the study to run."""
-    from keras_enas.tasks.ptb import rank_correlation  # TensorFlow once the flags are good
+    from keras_enas import distribute
+    from keras_enas.tasks.ptb import rank_correlation
+
+    distribute.check_global_batch(config.train.batch_size, "train_batch_size", strategy)
 
     search_config = rank_correlation.load_ptb_search_config(config.search_workdir)
     from keras_enas.data import ptb
@@ -108,7 +122,7 @@ def _ptb_study(config):
     )
 
 
-def _cifar_study(config, search_dict):
+def _cifar_study(config, search_dict, strategy):
     """Checks the CIFAR-10 inputs (search, budget flagfile, data); returns the study."""
     from keras_enas.config.cifar import CIFARFinalConfig
 
@@ -124,6 +138,9 @@ def _cifar_study(config, search_dict):
         fixed_arc=None,
         arc_file=os.path.join(config.search_workdir, "best_architecture.json"),
     )
+    from keras_enas import distribute
+
+    distribute.check_global_batch(final.child.batch_size, "child_batch_size", strategy)
     from keras_enas.data import cifar10
     from keras_enas.data import cifar10_pipeline as pipeline
     from keras_enas.tasks.cifar import rank_correlation

@@ -49,7 +49,13 @@ def run(argv):
                 "`--workdir` must be set: the search writes its config, "
                 "checkpoints and results there."
             )
-        # The data are checked before TensorFlow is imported.
+        # The strategy comes first (multi-worker strategies must exist before any TF op).
+        from keras_enas import distribute
+
+        c = config.child
+        strategy = distribute.strategy_for(
+            config, {"child_batch_size": c.batch_size, "child_eval_batch_size": c.eval_batch_size}
+        )
         from keras_enas.data import cifar10
 
         data = cifar10.load_cifar10(config.data_dir, download=False)
@@ -58,19 +64,19 @@ def run(argv):
         (x_train, y_train), (x_valid, y_valid) = pipeline.split_validation(
             data.x_train, data.y_train, valid_fraction=config.data.valid_fraction
         )
-        c = config.child
         if min(len(x_train), len(x_valid)) < c.batch_size:
             raise ValueError(
                 f"`--child_batch_size` ({c.batch_size}) must not exceed the "
                 f"{len(x_train)} training and {len(x_valid)} validation images."
             )
         from keras_enas.models import cifar_models
-        from keras_enas.run import workdir
+        from keras_enas.run import cluster, workdir
         from keras_enas.tasks.cifar import search as cifar_search
 
         cifar_models.family(config.search_space)
+        chief = cluster.is_chief(strategy)
         if not FLAGS.dry_run:
-            workdir.prepare(config.workdir, config.to_dict())
+            workdir.prepare(config.workdir, config.to_dict(), write=chief)
     except (ValueError, TypeError, FileNotFoundError) as e:
         return _error(e)
     mean, std = pipeline.standardizer(x_train)
@@ -86,13 +92,16 @@ def run(argv):
     if FLAGS.dry_run:
         print(json.dumps(cifar_search.describe_cifar_search(config, **inputs)))
         return 0
-    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
+    if chief:
+        with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+            f.write(FLAGS.flags_into_string())
     logging.info("CIFAR-10: %d training, %d validation images", len(x_train), len(x_valid))
-    result = cifar_search.run_cifar_search(config, **inputs)
+    with distribute.scope(strategy):
+        result = cifar_search.run_cifar_search(config, **inputs)
     print(result["decoded_text"])
     print(f"fixed_arc: {result['fixed_arc']}")
-    print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")
+    if chief:
+        print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")
     return 0
 
 

@@ -42,9 +42,16 @@ def run(argv):
                 "`--workdir` must be set: the search writes its config, "
                 "checkpoints and results there."
             )
-        # TensorFlow is imported only once the flags are known to be good.
+        # TensorFlow is imported only once the flags are known to be good; the strategy
+        # comes first (multi-worker strategies must exist before any other TF op).
+        from keras_enas import distribute
+
+        c = config.child
+        strategy = distribute.strategy_for(
+            config, {"child_batch_size": c.batch_size, "child_eval_batch_size": c.eval_batch_size}
+        )
         from keras_enas.data import ptb
-        from keras_enas.run import workdir
+        from keras_enas.run import cluster, workdir
         from keras_enas.tasks.ptb import search as ptb_search
 
         data = ptb.load_ptb(config.data_dir)
@@ -55,10 +62,11 @@ def run(argv):
         data.require_minibatch(
             "valid", c.eval_batch_size, c.bptt, ("--child_eval_batch_size", "--child_bptt")
         )
+        chief = cluster.is_chief(strategy)
         if not FLAGS.dry_run:
-            workdir.prepare(config.workdir, config.to_dict())
+            workdir.prepare(config.workdir, config.to_dict(), write=chief)
     except (ValueError, FileNotFoundError) as e:
-        print(f"search_ptb: error: {e}", file=sys.stderr)
+        print(f"search_ptb: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     c = config.child
     inputs = dict(
@@ -70,13 +78,16 @@ def run(argv):
     if FLAGS.dry_run:
         print(json.dumps(ptb_search.describe_ptb_search(config, **inputs)))
         return 0
-    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
+    if chief:
+        with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+            f.write(FLAGS.flags_into_string())
     logging.info("PTB: vocabulary %d, %d training tokens", data.vocab_size, len(data.train))
-    result = ptb_search.run_ptb_search(config, **inputs)
+    with distribute.scope(strategy):
+        result = ptb_search.run_ptb_search(config, **inputs)
     print(result["decoded_text"])
     print(f"fixed_arc (original format): {result['fixed_arc']}")
-    print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")
+    if chief:
+        print(f"Wrote {os.path.join(config.workdir, 'best_architecture.json')}")
     return 0
 
 

@@ -55,10 +55,16 @@ def run(argv):
 
             print(json.dumps(train_cifar.describe(config, space, arc)))
             return 0
+        # The strategy comes first (multi-worker strategies must exist before any TF op).
+        from keras_enas import distribute
+
+        c = config.child
+        strategy = distribute.strategy_for(
+            config, {"child_batch_size": c.batch_size, "child_eval_batch_size": c.eval_batch_size}
+        )
         from keras_enas.data import cifar10
 
         data = cifar10.load_cifar10(config.data_dir, download=False)
-        c = config.child
         if len(data.x_train) < c.batch_size:
             raise ValueError(
                 f"`--child_batch_size` ({c.batch_size}) must not exceed the "
@@ -66,17 +72,34 @@ def run(argv):
             )
         from keras_enas.data import cifar10_pipeline as pipeline
         from keras_enas.models import cifar_models
+        from keras_enas.run import cluster
         from keras_enas.tasks.cifar import train as train_cifar
 
         cifar_models.family(config.search_space)
-        train_cifar.prepare_workdir(config, space, arc)
+        chief = cluster.is_chief(strategy)
+        train_cifar.prepare_workdir(config, space, arc, write=chief)
     except (ValueError, TypeError, FileNotFoundError) as e:
         return _error(e)
-    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
+    if chief:
+        with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+            f.write(FLAGS.flags_into_string())
     logging.info("CIFAR-10: %d training, %d test images", len(data.x_train), len(data.x_test))
     mean, std = pipeline.standardizer(data.x_train)
-    results = train_cifar.run_cifar_training(
+    with distribute.scope(strategy):
+        results = _train(config, data, pipeline, train_cifar, mean, std, space, arc)
+    print(
+        f"final_test_accuracy: {results['final_test_accuracy']:.4f} after "
+        f"{results['epochs']} epochs ({results['num_parameters']} parameters)"
+    )
+    if chief:
+        print(f"Exported to {os.path.join(config.workdir, 'export')}")
+    return 0
+
+
+def _train(config, data, pipeline, train_cifar, mean, std, space, arc):
+    """`run_cifar_training` on the CIFAR-10 pipelines."""
+    c = config.child
+    return train_cifar.run_cifar_training(
         config,
         train_ds=pipeline.train_dataset(
             data.x_train,
@@ -94,12 +117,6 @@ def run(argv):
         arc=arc,
         class_names=data.label_names,
     )
-    print(
-        f"final_test_accuracy: {results['final_test_accuracy']:.4f} after "
-        f"{results['epochs']} epochs ({results['num_parameters']} parameters)"
-    )
-    print(f"Exported to {os.path.join(config.workdir, 'export')}")
-    return 0
 
 
 def main():

@@ -50,7 +50,14 @@ def _prepare():
             "`--workdir` must be set: training writes its config, checkpoints, "
             "results and export there."
         )
-    from keras_enas.data import ptb  # TensorFlow is imported once the flags are good.
+    # TensorFlow is imported once the flags are good; the strategy comes first
+    # (multi-worker strategies must exist before any other TF op).
+    from keras_enas import distribute
+
+    strategy = None
+    if not FLAGS.dry_run:
+        strategy = distribute.strategy_for(config, {"train_batch_size": config.train.batch_size})
+    from keras_enas.data import ptb
 
     data = ptb.load_ptb(config.data_dir)
     t, e = config.train, config.eval
@@ -59,10 +66,12 @@ def _prepare():
         data.require_minibatch(split, e.batch_size, 1, ("--eval_batch_size", "(at least) bptt"))
     data.require_minibatch("valid", e.epoch_batch_size, 1, ("--eval_epoch_batch_size", "bptt"))
     if not FLAGS.dry_run:
+        from keras_enas.run import cluster
         from keras_enas.tasks.ptb import train as train_lib
 
-        train_lib.prepare_workdir(config, space, arc)  # refuses a run with other settings
-    return config, space, arc, ptb, data
+        # Refuses a run with other settings (a non-chief worker only checks).
+        train_lib.prepare_workdir(config, space, arc, write=cluster.is_chief(strategy))
+    return config, space, arc, ptb, data, strategy
 
 
 def run(argv):
@@ -70,35 +79,41 @@ def run(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        config, space, arc, ptb, data = _prepare()
+        config, space, arc, ptb, data, strategy = _prepare()
     except (ValueError, FileNotFoundError) as e:
-        print(f"train_ptb: error: {e}", file=sys.stderr)
+        print(f"train_ptb: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    from keras_enas import distribute
+    from keras_enas.run import cluster
     from keras_enas.tasks.ptb import train as train_lib
 
     if FLAGS.dry_run:
         print(json.dumps(train_lib.describe(config, data.vocab_size, space, arc)))
         return 0
-    with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
+    chief = cluster.is_chief(strategy)
+    if chief:
+        with open(os.path.join(config.workdir, "flags.txt"), "w") as f:
+            f.write(FLAGS.flags_into_string())
     t = config.train
     logging.info("PTB: vocabulary %d, %d training tokens", data.vocab_size, len(data.train))
-    results = train_lib.run_ptb_training(
-        config,
-        train_ds=ptb.lm_dataset(data.train, t.batch_size, t.bptt),
-        valid_tokens=data.valid,
-        test_tokens=data.test,
-        vocab_size=data.vocab_size,
-        space=space,
-        arc=arc,
-        vocab=data.vocab,
-    )
+    with distribute.scope(strategy):
+        results = train_lib.run_ptb_training(
+            config,
+            train_ds=ptb.lm_dataset(data.train, t.batch_size, t.bptt),
+            valid_tokens=data.valid,
+            test_tokens=data.test,
+            vocab_size=data.vocab_size,
+            space=space,
+            arc=arc,
+            vocab=data.vocab,
+        )
     keys = ("final_valid_ppl", "final_test_ppl", "num_parameters", "epochs")
     print(json.dumps({k: results[k] for k in keys}))
-    print(
-        f"Wrote {os.path.join(config.workdir, train_lib.RESULTS_FILE)} and "
-        f"{os.path.join(config.workdir, 'export')}"
-    )
+    if chief:
+        print(
+            f"Wrote {os.path.join(config.workdir, train_lib.RESULTS_FILE)} and "
+            f"{os.path.join(config.workdir, 'export')}"
+        )
     return 0
 
 

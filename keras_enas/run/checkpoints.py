@@ -8,6 +8,7 @@ import shutil
 import tensorflow as tf
 from absl import logging
 
+from keras_enas.run import cluster
 from keras_enas.run.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -73,13 +74,15 @@ def restore_latest(manager):
     The `ckpt-N.index` files are listed (the `checkpoint` state file is not trusted:
     a garbage one would silently restart the run). A checkpoint that fails to restore
     (truncated data, garbage index, missing objects) is reported in the log and the
-    next older one is tried. Stale `ckpt-N_temp/` directories are removed.
+    next older one is tried. Stale `ckpt-N_temp/` directories are removed. A non-chief
+    multi-worker restores from the chief's checkpoints (`run.cluster`) and removes nothing.
 
     Raises:
         CheckpointError: if checkpoints exist but none restores (one line naming the newest).
     """
-    directory = manager.directory
-    remove_stale_temp(directory)
+    directory = cluster.restore_directory(manager.directory)
+    if directory == manager.directory:
+        remove_stale_temp(directory)
     paths = candidates(directory)
     errors = []
     for path in paths:

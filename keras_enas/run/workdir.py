@@ -28,7 +28,7 @@ CONFIG_FILE = "config.json"
 RUN_INFO_FILE = "run_info.json"
 
 
-def prepare(workdir, config_dict):
+def prepare(workdir, config_dict, write=True):
     """Creates `workdir`, takes its lock, and writes `config.json`, or checks it on resume.
 
     Call it only once the whole config is validated. A `config.json` left by a start
@@ -37,14 +37,17 @@ def prepare(workdir, config_dict):
 
     A resumed run may change only `RESUMABLE_KEYS` (e.g. a longer `search.num_epochs`
     extends a search); `config.json` is then rewritten with the new values.
+    With `write=False` (a non-chief multi-worker) nothing is created or written; an
+    existing `config.json` is only checked.
 
     Raises:
         ValueError: if another process holds the workdir's lock (`run.lock`), or the
             workdir holds a checkpointed run with a different config (nothing in it is
             touched), since resuming it with other settings would mix two experiments.
     """
-    make_workdir(workdir)
-    lock_lib.lock(workdir)
+    if write:  # a non-chief multi-worker neither locks nor writes the chief's workdir
+        make_workdir(workdir)
+        lock_lib.lock(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     config_dict = json.loads(json.dumps(config_dict))
     if os.path.exists(path):
@@ -68,7 +71,8 @@ def prepare(workdir, config_dict):
             )
         else:
             logging.info("%s: resumed with new %s", workdir, ", ".join(changed))
-    _write(path, config_dict)  # a resumed run records its new epoch count, paths
+    if write:
+        _write(path, config_dict)  # a resumed run records its new epoch count, paths
 
 
 def make_workdir(workdir):
@@ -106,8 +110,9 @@ def _reason(error):
     return str(error)
 
 
-# Settings that may change when a run is resumed: where it lives, how long it runs, and
-# how the final architecture is derived (derive settings do not touch the trained state).
+# Settings that may change when a run is resumed: where it lives, how long it runs, how
+# the final architecture is derived (derive settings do not touch the trained state), and
+# on which devices (batch sizes are global, so the devices do not change the experiment).
 RESUMABLE_KEYS = (
     "workdir",
     "data_dir",
@@ -119,6 +124,8 @@ RESUMABLE_KEYS = (
     "derive_top_k",
     "log_marginal_samples",
     "search.log_marginal_samples",
+    "distribute.distribution_strategy",
+    "distribute.tpu",
 )
 
 
@@ -129,8 +136,8 @@ def _diff(a, b, prefix="", keys_kept=RESUMABLE_KEYS):
         if prefix + key in keys_kept:
             continue
         va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, prefix + key + ".", keys_kept)
+        if isinstance(va, dict) or isinstance(vb, dict):  # a section one side lacks: {}
+            out += _diff(va or {}, vb or {}, prefix + key + ".", keys_kept)
         elif va != vb:
             out.append(prefix + key)
     return out

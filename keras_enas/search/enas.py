@@ -7,20 +7,21 @@ trains the policy θ with REINFORCE on validation rewards (ENAS §2.2). With
 baseline with the same weight-sharing budget (Li & Talwalkar 2019).
 """
 
+import math
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_enas import precision
+from keras_enas import distribute, precision
 from keras_enas.run import nonfinite
 from keras_enas.search_spaces.space import SearchSpace
 
 __all__ = ["ENASSearch"]
 
 
-class ENASSearch(keras.Model):
+class ENASSearch(distribute.BuiltBeforeFit, keras.Model):
     """Base class: the child/controller alternation, independent of the task.
 
     Subclasses implement `child_loss(x, y, arc, training)` and `reward(arc)`.
@@ -32,6 +33,12 @@ class ENASSearch(keras.Model):
         strategy: `"enas"` or `"random"`.
         grad_clip: global-norm clip for ω's gradients (0 disables).
         seed: seed of the search's own random draws (random arcs, reward batches).
+        arcs_per_step: under a `tf.distribute` strategy with several replicas, `"1"`
+            (one arc trains on the whole global batch) or `"replicas"` (each replica's
+            share of the batch trains its own sampled arc).
+
+    Under `strategy.scope()` each step's gradient is averaged over the replicas
+    before clipping, and the controller phase rewards one arc per replica in parallel.
     """
 
     def __init__(
@@ -42,6 +49,7 @@ class ENASSearch(keras.Model):
         strategy: str = "enas",
         grad_clip: float = 0.0,
         seed: int | None = None,
+        arcs_per_step: str = "1",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -49,6 +57,12 @@ class ENASSearch(keras.Model):
             raise ValueError(
                 f"`strategy` must be 'enas' or 'random'. Received: strategy={strategy!r}"
             )
+        if str(arcs_per_step) not in ("1", "replicas"):
+            raise ValueError(
+                "`arcs_per_step` must be '1' or 'replicas'. "
+                f"Received: arcs_per_step={arcs_per_step!r}"
+            )
+        self.arcs_per_step = str(arcs_per_step)
         self.space = space
         self.child = child
         self.trainer = trainer
@@ -79,9 +93,19 @@ class ENASSearch(keras.Model):
         arc, _, _ = self.controller.sample()
         return arc
 
-    def uniform_arc(self):
-        """An arc whose every token is uniform over its range (ENAS §3.3 "random")."""
-        u = keras.random.uniform(self._token_bounds.shape, seed=self.seed_generator)
+    def sample_arcs(self, num):
+        """Samples `num` arcs `(num, arc_length)` (controller, or uniform for random search)."""
+        if self.strategy == "random":
+            return self.uniform_arc(num)
+        return self.controller.sample_batch(num)[0]
+
+    def uniform_arc(self, num=None):
+        """An arc whose every token is uniform over its range (ENAS §3.3 "random").
+
+        With `num`, `num` such arcs `(num, arc_length)`.
+        """
+        shape = self._token_bounds.shape if num is None else (num, *self._token_bounds.shape)
+        u = keras.random.uniform(shape, seed=self.seed_generator)
         arc = tf.cast(tf.floor(u * self._token_bounds), tf.int32)
         return tf.minimum(arc, self._token_bounds.astype(np.int32) - 1)
 
@@ -94,43 +118,67 @@ class ENASSearch(keras.Model):
         """Variables the forward pass writes besides the child's (e.g. a carried state)."""
         return []
 
+    def step_arc(self, per_replica=None):
+        """The arc this replica trains now: the sampled arc of a one-device step.
+
+        Under a strategy with several replicas, replica 0's samples are broadcast, so
+        that every replica agrees; with `arcs_per_step="replicas"` (or `per_replica`)
+        replica r takes the r-th of `replicas` sampled arcs.
+        """
+        n = distribute.replicas_in_step()
+        if n == 1:
+            return self.sample_arc()
+        if per_replica is None:
+            per_replica = self.arcs_per_step == "replicas"
+        if not per_replica:
+            return distribute.broadcast_from_first(self.sample_arc())
+        arcs = distribute.broadcast_from_first(self.sample_arcs(n))
+        return tf.gather(arcs, distribute.replica_id())
+
     def child_train_step(self, x, y, arc):
         """One ω update on the child `arc` (ENAS §2.2, phase 1). Returns the loss.
 
-        A step whose loss or gradient norm is not finite changes nothing (the
-        BatchNorm statistics and carried states its forward pass wrote are put back),
-        is counted in `nonfinite_steps`, and returns NaN.
+        A step whose loss or gradient norm is not finite (on any replica) changes
+        nothing (the BatchNorm statistics and carried states its forward pass wrote are
+        put back), is counted in `nonfinite_steps`, and returns NaN. Under a strategy,
+        the replicas' gradients are averaged (the gradient of the global batch) before
+        the global-norm clip, as on one device.
         """
         variables = self.child.trainable_variables
         kept = nonfinite.snapshot(self.child.non_trainable_variables + self.step_state_variables())
         with tf.GradientTape() as tape:
             loss, objective = self.child_loss(x, y, arc, training=True)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
-        grads = tape.gradient(objective, variables)
+        grads = distribute.all_reduce_gradients(tape.gradient(objective, variables))
         # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
         # (it lowers the scale); a non-finite loss is skipped and counted either way.
         finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
+        finite = distribute.all_finite(finite)  # every replica skips, or none
         grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
-        nonfinite.guarded_update(
-            finite, lambda: self.optimizer.apply(grads, variables), kept, self.nonfinite_steps
+        distribute.guarded_update(
+            finite,
+            lambda grads: distribute.apply_gradients(self.optimizer, grads, variables),
+            (grads,),
+            kept,
+            self.nonfinite_steps,
         )
         return tf.where(finite, loss, tf.constant(np.nan, loss.dtype))
 
     def train_step(self, data):
         x, y = data
-        loss = self.child_train_step(x, y, self.sample_arc())
+        loss = self.child_train_step(x, y, self.step_arc())
         finite = tf.math.is_finite(loss)
         # The epoch's mean loss is over the steps that were taken.
         self.loss_tracker.update_state(
             tf.where(finite, loss, tf.zeros_like(loss)), sample_weight=tf.cast(finite, loss.dtype)
         )
-        return {**self._logs(), "nonfinite_steps": self.nonfinite_steps}
+        return distribute.step_logs({**self._logs(), "nonfinite_steps": self.nonfinite_steps})
 
     def test_step(self, data):
         x, y = data
-        loss, _ = self.child_loss(x, y, self.sample_arc(), training=False)
+        loss, _ = self.child_loss(x, y, self.step_arc(per_replica=False), training=False)
         self.loss_tracker.update_state(loss)
-        return self._logs()
+        return distribute.step_logs(self._logs())
 
     def _logs(self):
         return {"loss": self.loss_tracker.result()}
@@ -147,15 +195,24 @@ class ENASSearch(keras.Model):
         """Trains θ for `num_updates` Adam updates (ENAS §2.2, phase 2).
 
         Each update averages the REINFORCE gradients of `trainer.num_aggregate` sampled
-        arcs, each rewarded on one validation minibatch. With `strategy="random"` θ is
-        not trained; `num_logged` uniform arcs are scored instead, for the log.
+        arcs, each rewarded on one validation minibatch. Under a strategy with R > 1
+        replicas the arcs come in rounds of R, rewarded in parallel (one arc per replica
+        on its own minibatch), and an update averages ⌈num_aggregate / R⌉ · R arcs.
+        With `strategy="random"` θ is not trained; `num_logged` uniform arcs are
+        scored instead, for the log.
 
         Returns:
             `(logs, samples)`: mean figures of the phase, and the last `num_logged`
             `(arc, reward)` pairs as numpy values.
         """
+        replicas = distribute.num_replicas(self.distribute_strategy)
         fns = self.step_functions()
         accumulate, apply, score_uniform = fns["accumulate"], fns["apply"], fns["score_uniform"]
+        if replicas > 1:
+            accumulate = fns["parallel_round"]
+        else:
+            one = accumulate
+            accumulate = lambda: [one()]  # noqa: E731
         history, samples = [], []
         if self.strategy == "random":
             for _ in range(num_logged):
@@ -163,11 +220,11 @@ class ENASSearch(keras.Model):
                 samples.append((arc.numpy(), float(reward)))
             return {"reward": float(np.mean([r for _, r in samples]))}, samples
         for _ in range(num_updates):
-            for _ in range(self.trainer.num_aggregate):
-                stats, arc = accumulate()
-                stats = {k: float(v) for k, v in stats.items()}
-                history.append(stats)
-                samples.append((arc.numpy(), stats["raw_reward"]))
+            for _ in range(math.ceil(self.trainer.num_aggregate / replicas)):
+                for stats, arc in accumulate():
+                    stats = {k: float(v) for k, v in stats.items()}
+                    history.append(stats)
+                    samples.append((arc.numpy(), stats["raw_reward"]))
             apply()
         logs = {k: float(np.mean([h[k] for h in history])) for k in history[0]} if history else {}
         if history:
@@ -193,13 +250,40 @@ class ENASSearch(keras.Model):
             def compiled(fn):
                 return tf.function(fn, jit_compile=jit)
 
+            # In a replica context: optimizers built under a strategy update only there.
+            run = self.distribute_strategy.run
             self._phase_fns = {
                 "child_step": compiled(self.child_train_step),
-                "accumulate": compiled(lambda arc=None: self.trainer.accumulate(self.reward, arc)),
-                "apply": compiled(self.trainer.apply),
+                "accumulate": compiled(
+                    lambda arc=None: run(lambda: self.trainer.accumulate(self.reward, arc))
+                ),
+                "apply": compiled(lambda: run(self.trainer.apply)),
                 "score_uniform": compiled(self._score_uniform_arc),
+                "parallel_round": compiled(self._parallel_round),
             }
         return self._phase_fns
+
+    def _parallel_round(self):
+        """R arcs rewarded at once, one per replica; θ's gradients then added in order.
+
+        Replica 0's R samples are broadcast; replica r rewards the r-th on its own
+        validation minibatch; the R rewards are gathered, and every replica adds the
+        same REINFORCE gradients (`trainer.accumulate_arc`) arc by arc, so that the
+        mirrored controller, baseline and accumulators stay equal.
+        """
+        strategy = self.distribute_strategy
+        n = strategy.num_replicas_in_sync
+
+        def on_replicas():
+            arcs = distribute.broadcast_from_first(self.sample_arcs(n))
+            reward = self.reward(tf.gather(arcs, distribute.replica_id()))
+            rewards = distribute.gather_scalars(reward)
+            return [self.trainer.accumulate_arc(arcs[i], rewards[i]) for i in range(n)], arcs
+
+        stats, arcs = strategy.run(on_replicas)
+        first = lambda v: strategy.experimental_local_results(v)[0]  # noqa: E731
+        stats, arcs = tf.nest.map_structure(first, stats), first(arcs)
+        return [(stats[i], arcs[i]) for i in range(n)]
 
     def _score_uniform_arc(self):
         arc = self.uniform_arc()

@@ -95,6 +95,7 @@ class ENAS(enas.ENASSearch):
             strategy=config.strategy,
             grad_clip=config.grad_clip,
             seed=config.seed,
+            arcs_per_step=config.arcs_per_step,
             name="enas",
         )
         self.config, self.workdir = config, workdir

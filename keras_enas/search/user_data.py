@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_enas import distribute
+
 __all__ = ["fixed_batch", "random_batch", "reward_function", "to_tensors", "train_metrics"]
 
 
@@ -98,9 +100,14 @@ def _count(data):
 
 
 def random_batch(data, batch_size, seed_generator):
-    """A random minibatch (without replacement) of `data`, drawn in-graph."""
+    """A random minibatch (without replacement) of `data`, drawn in-graph.
+
+    Under a strategy, replica r takes the r-th minibatch of the same shuffle (its own).
+    """
     count = _count(data)
-    index = keras.random.shuffle(tf.range(count), seed=seed_generator)[: min(batch_size, count)]
+    order = keras.random.shuffle(tf.range(count), seed=seed_generator)
+    size = min(batch_size, count)
+    index = tf.roll(order, -distribute.replica_id() * size, 0)[:size]
     return tf.nest.map_structure(lambda t: tf.gather(t, index), data)
 
 

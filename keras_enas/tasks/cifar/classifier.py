@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_enas import precision
+from keras_enas import distribute, precision
 from keras_enas.layers import cell_blocks
 from keras_enas.run import nonfinite
 
@@ -15,7 +15,7 @@ def _cross_entropy(y, logits):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
 
 
-class ClassifierTrainer(keras.Model):
+class ClassifierTrainer(distribute.BuiltBeforeFit, keras.Model):
     """Final training of a fixed CNN (reference §4.1): CE + aux + λ·Σw², clipped SGD.
 
     Each step minimises `CE(logits) + aux_weight · CE(aux_logits) + l2 · Σw²` (Σ over
@@ -96,29 +96,39 @@ class ClassifierTrainer(keras.Model):
         with tf.GradientTape() as tape:
             loss, objective, logits = self.objective(images, labels)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
-        grads = tape.gradient(objective, variables)
+        # The gradient of the global batch (replicas averaged), clipped as on one device.
+        grads = distribute.all_reduce_gradients(tape.gradient(objective, variables))
         # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
         # (it lowers the scale); a non-finite loss is skipped and counted either way.
         finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
+        finite = distribute.all_finite(finite)  # every replica skips, or none
         grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
-        nonfinite.guarded_update(
-            finite, lambda: self.optimizer.apply(grads, variables), kept, self.nonfinite_steps
+        distribute.guarded_update(
+            finite,
+            lambda grads: distribute.apply_gradients(self.optimizer, grads, variables),
+            (grads,),
+            kept,
+            self.nonfinite_steps,
         )
         taken = tf.cast(finite, loss.dtype)
         self.loss_tracker.update_state(tf.where(finite, loss, tf.zeros_like(loss)), taken)
         self.accuracy_tracker.update_state(labels, logits, sample_weight=taken)
-        return {
-            "final_train_loss": self.loss_tracker.result(),
-            "final_train_accuracy": self.accuracy_tracker.result(),
-            "final_nonfinite_steps": self.nonfinite_steps,  # skipped steps so far
-        }
+        return distribute.step_logs(
+            {
+                "final_train_loss": self.loss_tracker.result(),
+                "final_train_accuracy": self.accuracy_tracker.result(),
+                "final_nonfinite_steps": self.nonfinite_steps,  # skipped steps so far
+            }
+        )
 
     def test_step(self, data):
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         logits, _ = self.logits(images, training=False)
         self.loss_tracker.update_state(_cross_entropy(labels, logits))
         self.accuracy_tracker.update_state(labels, logits)
-        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+        return distribute.step_logs(
+            {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+        )
 
 
 class FinalTestLabels(keras.callbacks.Callback):

@@ -12,6 +12,7 @@ import keras
 
 from keras_enas.config import base as config_base
 from keras_enas.config.cifar import CIFARSearchConfig
+from keras_enas.run import cluster
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import rank, runner
 from keras_enas.tasks.cifar import search as cifar_search
@@ -35,6 +36,7 @@ def reopen_cifar_search(search_config, reward_data, mean, std):
     return runner.restore_search(search, search_config.workdir)
 
 
+@cluster.chief_writes
 def run_cifar_rank_correlation(
     config, search_config, final_config, reward_data, train_ds, valid_ds, mean, std
 ):

@@ -11,8 +11,8 @@ from keras_enas import precision
 from keras_enas.config import base as config_base
 from keras_enas.config.cifar import CIFARSearchConfig
 from keras_enas.models import cifar_models
+from keras_enas.run import cluster, records
 from keras_enas.run import fit as fit_lib
-from keras_enas.run import records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import dry_run, runner
 from keras_enas.search_spaces import limits
@@ -58,6 +58,7 @@ def build_cifar_search(config, reward_data, mean, std):
         strategy=s.strategy,
         grad_clip=c.grad_clip,
         seed=config.seed + 3,
+        arcs_per_step=s.arcs_per_step,
     )
     search.controller_updates = k.train_steps
     optimizer = keras.optimizers.SGD(c.lr_max, momentum=c.momentum, nesterov=True)
@@ -69,9 +70,11 @@ def build_cifar_search(config, reward_data, mean, std):
     search.controller.sample()
     search.optimizer.build(search.child.trainable_variables)
     search.trainer.build()
+    search.built = True  # every variable exists (fit under a strategy checks it)
     return search
 
 
+@cluster.chief_writes
 def run_cifar_search(config, train_ds, valid_ds, reward_data, mean, std):
     """Runs (or resumes) a CIFAR-10 search and derives the final architecture.
 

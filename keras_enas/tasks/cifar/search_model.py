@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_enas import precision
+from keras_enas import distribute, precision
 from keras_enas.layers import cell_blocks
 from keras_enas.layers.standardize import Standardize
 from keras_enas.search import enas
@@ -119,10 +119,13 @@ class CIFARSearch(enas.ENASSearch):
         return tf.reduce_mean(tf.cast(hits, tf.float32))
 
     def reward(self, arc):
-        """ENAS §2.3: accuracy on one random validation minibatch (no augmentation)."""
+        """ENAS §2.3: accuracy on one random validation minibatch (no augmentation).
+
+        Under a strategy, replica r takes the r-th minibatch of the same shuffle.
+        """
         count = len(self._reward_images)
         order = keras.random.shuffle(tf.range(count), seed=self.seed_generator)
-        index = order[: self.batch_size]
+        index = tf.roll(order, -distribute.replica_id() * self.batch_size, 0)[: self.batch_size]
         return self.batch_accuracy(
             tf.gather(tf.constant(self._reward_images), index),
             tf.gather(tf.constant(self._reward_labels), index),

@@ -10,7 +10,7 @@ from absl import logging
 
 from keras_enas import precision
 from keras_enas.models import cifar_models
-from keras_enas.run import files
+from keras_enas.run import cluster, files
 from keras_enas.run import fit as fit_lib
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.tasks.cifar import architecture as arch_lib
@@ -64,6 +64,7 @@ def build_trainer(config, model):
         jit_compile=t.jit_compile,
     )
     trainer.optimizer.build(model.trainable_variables)
+    trainer.built = True  # every variable exists (fit under a strategy checks it)
     return trainer
 
 
@@ -79,16 +80,19 @@ def _identity(config, space, arc):
     return record
 
 
-def prepare_workdir(config, space, arc):
+def prepare_workdir(config, space, arc, write=True):
     """Creates `config.workdir` with its `config.json`, or checks it before a resume.
+
+    With `write=False` (a non-chief multi-worker) an existing `config.json` is only checked.
 
     Raises:
         ValueError: if the directory holds a run with other settings (a different
             architecture, model or optimisation; the epoch count may change).
     """
-    workdir_lib.prepare(config.workdir, _identity(config, space, arc))
+    workdir_lib.prepare(config.workdir, _identity(config, space, arc), write=write)
 
 
+@cluster.chief_writes
 def run_cifar_training(
     config, train_ds, test_ds, mean, std, space=None, arc=None, class_names=None
 ):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_enas import precision
+from keras_enas import distribute, precision
 from keras_enas.layers import tied_softmax
 from keras_enas.run import nonfinite
 
@@ -13,7 +13,7 @@ __all__ = ["LMTrainer", "REDUCTIONS"]
 REDUCTIONS = ("sum_over_time", "mean")
 
 
-class LMTrainer(keras.Model):
+class LMTrainer(distribute.BuiltBeforeFit, keras.Model):
     """Final training of a fixed LM (reference §4.2): SGD, carried state, regularisers, ASGD.
 
     Each step minimises `s · (loss + slowness · mean_{b,t} ‖h_t − h_{t−1}‖²
@@ -32,7 +32,8 @@ class LMTrainer(keras.Model):
 
     Args:
         lm: a model from `build_fixed_model`.
-        batch_size: training rows B (the carried state's batch).
+        batch_size: global training rows B (the carried state's batch; under a
+            strategy each replica carries its B / replicas rows).
         l2, slowness, activation_l2: regulariser weights (>= 0).
         loss_reduction: `"sum_over_time"` or `"mean"` (see above).
         grad_clip: global-norm clip (0 disables).
@@ -94,7 +95,8 @@ class LMTrainer(keras.Model):
                 shape=shape, initializer=init, trainable=False, name=name, dtype=dtype
             )
 
-        self.train_state = state((batch_size, width), "train_state")
+        # One carried state per replica: its rows of the global minibatch.
+        self.train_state = distribute.replica_state(batch_size, width, "train_state")
         self.epochs_done = state((), "epochs_done", "int64")
         self.nonfinite_steps = state((), "nonfinite_steps", "int64")  # skipped steps
         self.loss_tracker = keras.metrics.Mean(name="final_train_loss")
@@ -163,28 +165,31 @@ class LMTrainer(keras.Model):
         with tf.GradientTape() as tape:
             loss, objective, new_state = self.losses_of(x, y)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
-        grads = tape.gradient(objective, variables)
+        grads = distribute.all_reduce_gradients(tape.gradient(objective, variables))
         # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
         # (it lowers the scale); a non-finite loss is skipped and counted either way.
         finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
+        finite = distribute.all_finite(finite)  # every replica skips, or none
         grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
 
-        def update():  # skipped (and counted) when the loss or gradient is not finite
-            self.optimizer.apply(grads, variables)
+        def update(grads, new_state):  # skipped (and counted) when not finite
+            distribute.apply_gradients(self.optimizer, grads, variables)
             self.train_state.assign(tf.cast(tf.stop_gradient(new_state), self.train_state.dtype))
             if self.asgd:
                 self._average(variables)
 
-        nonfinite.guarded_update(finite, update, counter=self.nonfinite_steps)
+        distribute.guarded_update(finite, update, (grads, new_state), counter=self.nonfinite_steps)
         self.loss_tracker.update_state(
             tf.where(finite, loss, tf.zeros_like(loss)), sample_weight=tf.cast(finite, loss.dtype)
         )
         mean = self.loss_tracker.result()
-        return {
-            "final_train_loss": mean,
-            "final_train_ppl": tf.exp(mean),
-            "final_nonfinite_steps": self.nonfinite_steps,  # skipped steps so far
-        }
+        return distribute.step_logs(
+            {
+                "final_train_loss": mean,
+                "final_train_ppl": tf.exp(mean),
+                "final_nonfinite_steps": self.nonfinite_steps,  # skipped steps so far
+            }
+        )
 
     def _average(self, variables):
         """avg += (w − avg) / n once averaging has started (n = averaged steps)."""

@@ -16,6 +16,7 @@ import os
 from keras_enas.config import base as config_base
 from keras_enas.config import ptb as ptb_config
 from keras_enas.config import ptb_final
+from keras_enas.run import cluster
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import rank, runner
 from keras_enas.search.rank import FIGURE, RANKING  # noqa: F401  (re-exported)
@@ -65,6 +66,7 @@ def reopen_ptb_search(search_config, vocab_size, reward_batches):
     return runner.restore_search(search, search_config.workdir)
 
 
+@cluster.chief_writes
 def run_ptb_rank_correlation(
     config, search_config, reward_batches, train_ds, valid_tokens, test_tokens, vocab_size
 ):

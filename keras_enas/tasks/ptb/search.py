@@ -12,8 +12,8 @@ from keras_enas import precision
 from keras_enas.config import PTBSearchConfig
 from keras_enas.config import base as config_base
 from keras_enas.models import shared_rnn_lm
+from keras_enas.run import cluster, records
 from keras_enas.run import fit as fit_lib
-from keras_enas.run import records
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.search import dry_run, runner
 from keras_enas.search_spaces import limits, rnn
@@ -66,6 +66,7 @@ def build_ptb_search(
         strategy=s.strategy,
         grad_clip=c.grad_clip,
         seed=config.seed + 3,
+        arcs_per_step=s.arcs_per_step,
     )
     search.controller_updates = k.train_steps
     search.compile(optimizer=keras.optimizers.SGD(c.learning_rate), jit_compile=s.jit_compile)
@@ -75,14 +76,16 @@ def build_ptb_search(
 
 def _build(search, batch_size, bptt):
     """Creates every variable (models, both optimizers) so a checkpoint can restore them."""
-    x = tf.zeros([batch_size, bptt], tf.int32)
+    x = tf.zeros([search.train_state.shape[0], bptt], tf.int32)  # one replica's rows
     arc = tf.constant(search.space.random_arc(0))
     search.child(x, search.train_state, arc)
     search.controller.sample()
     search.optimizer.build(search.child.trainable_variables)
     search.trainer.build()
+    search.built = True  # every variable exists (fit under a strategy checks it)
 
 
+@cluster.chief_writes
 def run_ptb_search(
     config: PTBSearchConfig,
     train_ds: tf.data.Dataset,

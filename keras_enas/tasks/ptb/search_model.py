@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_enas import reinforce
+from keras_enas import distribute, reinforce
 from keras_enas.search import enas
 from keras_enas.search.derive import pick_batches
 from keras_enas.search_spaces.rnn import RNNCellSpace
@@ -29,8 +29,9 @@ class PTBSearch(enas.ENASSearch):
         trainer: a `reinforce.ControllerTrainer`.
         reward_batches: `(x, y)` int arrays of shape `(num_batches, B, T)`: the
             validation minibatches rewards are computed on.
-        batch_size: training minibatch size (rows of the carried state).
-        eval_batch_size: validation minibatch size for `evaluate`.
+        batch_size: global training minibatch size (rows of the carried state, split
+            across the replicas under a strategy).
+        eval_batch_size: global validation minibatch size for `evaluate`.
         l2: L2 weight on the weights each step uses.
         reward_constant: `c` in the reward `c / ppl` (ENAS §3.4: 80).
         **kwargs: passed to `ENASSearch` (strategy, grad_clip, seed, name).
@@ -67,15 +68,11 @@ class PTBSearch(enas.ENASSearch):
         self._reward_x, self._reward_y = reward_x, reward_y
         self.l2 = float(l2)
         self.reward_constant = float(reward_constant)
+        # One carried state per replica: its rows of the global minibatch.
         hidden = child.hidden_size
-        self.train_state = self.add_weight(
-            shape=(batch_size, hidden), initializer="zeros", trainable=False, name="train_state"
-        )
-        self.eval_state = self.add_weight(
-            shape=(eval_batch_size or batch_size, hidden),
-            initializer="zeros",
-            trainable=False,
-            name="eval_state",
+        self.train_state = distribute.replica_state(batch_size, hidden, "train_state")
+        self.eval_state = distribute.replica_state(
+            eval_batch_size or batch_size, hidden, "eval_state", "eval_batch_size"
         )
 
     def reset_states(self):
@@ -107,8 +104,12 @@ class PTBSearch(enas.ENASSearch):
         return loss
 
     def reward(self, arc):
-        """ENAS §3.4: R = c / valid_ppl on one random validation minibatch."""
+        """ENAS §3.4: R = c / valid_ppl on one random validation minibatch.
+
+        Under a strategy, replica r takes the r-th minibatch after the one drawn.
+        """
         index = keras.random.randint((), 0, len(self._reward_x), seed=self.seed_generator)
+        index = (index + distribute.replica_id()) % len(self._reward_x)
         x = tf.gather(tf.constant(self._reward_x), index)
         y = tf.gather(tf.constant(self._reward_y), index)
         return reinforce.ppl_reward(self.batch_loss(x, y, arc), self.reward_constant)

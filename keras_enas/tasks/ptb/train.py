@@ -8,7 +8,7 @@ from absl import logging
 
 from keras_enas import precision
 from keras_enas.models import fixed_rnn
-from keras_enas.run import faults, files
+from keras_enas.run import cluster, faults, files
 from keras_enas.run import fit as fit_lib
 from keras_enas.run import workdir as workdir_lib
 from keras_enas.tasks.ptb import architecture as arch_lib
@@ -85,6 +85,7 @@ def build_trainer(config, lm):
     )
     trainer.compile(optimizer=precision.loss_scaled(keras.optimizers.SGD(t.learning_rate), lm))
     trainer.optimizer.build(lm.trainable_variables)
+    trainer.built = True  # every variable exists (fit under a strategy checks it)
     return trainer
 
 
@@ -99,17 +100,20 @@ def _identity(config, space, arc):
     return record
 
 
-def prepare_workdir(config, space=None, arc=None):
+def prepare_workdir(config, space=None, arc=None, write=True):
     """Creates `config.workdir` with its `config.json`, or checks it before a resume.
+
+    With `write=False` (a non-chief multi-worker) an existing `config.json` is only checked.
 
     Raises:
         ValueError: if the directory holds a run with other settings (a different
             architecture, model or optimisation; the epoch count and the evaluation
             settings may change).
     """
-    workdir_lib.prepare(config.workdir, _identity(config, space, arc))
+    workdir_lib.prepare(config.workdir, _identity(config, space, arc), write=write)
 
 
+@cluster.chief_writes
 def run_ptb_training(
     config, train_ds, valid_tokens, test_tokens, vocab_size, space=None, arc=None, vocab=None
 ):
