@@ -130,6 +130,33 @@ def check_global_batch(batch_size, name, strategy=None):
     return batch_size // n
 
 
+_LOCAL_BATCH_NORM = [False]
+
+
+@contextlib.contextmanager
+def local_batch_norm(local=True):
+    """Batch norms built inside use each replica's own statistics (if `local`).
+
+    A search that trains a different arc on each replica must build its shared model so:
+    a synchronised batch norm inside an op that only some replicas run would wait for
+    the others forever.
+    """
+    _LOCAL_BATCH_NORM.append(bool(local))
+    try:
+        yield
+    finally:
+        _LOCAL_BATCH_NORM.pop()
+
+
+def sync_batch_norm():
+    """Whether a batch norm built now averages its statistics over the global batch.
+
+    True under a strategy with several replicas (the one-device statistics), unless
+    inside `local_batch_norm()`.
+    """
+    return num_replicas() > 1 and not _LOCAL_BATCH_NORM[-1]
+
+
 def replica_id():
     """This replica's index (an int32 scalar tensor; 0 outside `strategy.run`)."""
     ctx = tf.distribute.get_replica_context()

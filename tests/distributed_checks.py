@@ -179,6 +179,39 @@ def check_cifar_final():
     return _fit_twice(build, ds)
 
 
+def _cifar_fit(strategy, arcs_per_step, steps=2):
+    from cifar_test_utils import MEAN, STD, random_images, standardized, tiny_search_config
+
+    from keras_enas.config.cifar import CIFARChildConfig
+    from keras_enas.tasks.cifar import search as cifar_search
+
+    child = CIFARChildConfig(num_layers=3, filters=4, batch_size=8, eval_batch_size=8, dropout=0)
+    config = tiny_search_config(child=child, arcs_per_step=arcs_per_step)
+    images, labels = random_images(24, 8)
+    with distribute.scope(strategy):
+        search = cifar_search.build_cifar_search(config, (images, labels), MEAN, STD)
+    seen, _ = _record_arcs(search, strategy or tf.distribute.get_strategy(), steps)
+    ds = tf.data.Dataset.from_tensor_slices((standardized(images), labels)).batch(8)
+    phase = search_callbacks.ControllerPhase(num_updates=1, num_logged=0, num_marginal_samples=0)
+    history = search.fit(ds.take(steps), epochs=1, callbacks=[phase], verbose=0, shuffle=False)
+    arcs = (strategy or tf.distribute.get_strategy()).experimental_local_results(seen)
+    return search, history.history["loss"][-1], [a.numpy().tolist() for a in arcs]
+
+
+def check_cifar_search():
+    """Macro search steps (batch norm inside the sampled op) on two replicas."""
+    single, single_loss, single_arcs = _cifar_fit(None, "1")
+    same, same_loss, same_arcs = _cifar_fit(MIRRORED, "1")
+    _, per_loss, per_arcs = _cifar_fit(MIRRORED, "replicas")
+    return {
+        "loss_diff": abs(single_loss - same_loss),
+        "weight_diff": _max_diff(single.child.variables, same.child.variables),
+        "same_arcs": same_arcs == [single_arcs[0]] * 2,
+        "per_replica_differ": per_arcs[0] != per_arcs[1],
+        "per_replica_loss": per_loss,
+    }
+
+
 def check_user_search():
     """`keras_enas.ENAS` built under `strategy.scope()`, one arc per replica, fits."""
     import keras_enas as ke

@@ -24,6 +24,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 CHECKS = (
     "ptb_search_step",
     "controller_phase",
+    "cifar_search",
     "ptb_final",
     "cifar_final",
     "user_search",
@@ -71,6 +72,14 @@ def test_controller_phase_rewards_one_arc_per_replica_and_updates_once(checks):
     assert r["samples"] == 4 and all(0 < x < 80 for x in r["rewards"])
     assert len(set(r["rewards"])) == 4  # each arc on its own minibatch
     assert r["moved"] > 0 and r["copies_diff"] == 0.0  # the mirrored copies stay equal
+
+
+def test_mirrored_macro_search_steps_match_one_device_and_run_per_replica(checks):
+    r = checks["cifar_search"]
+    # Synchronised batch norm inside the sampled op, one arc for both replicas.
+    assert r["same_arcs"] and r["loss_diff"] <= TOL and r["weight_diff"] <= TOL, r
+    # One arc per replica: each batch norm uses its replica's statistics (no deadlock).
+    assert r["per_replica_differ"] and 0 < r["per_replica_loss"] < 10
 
 
 @pytest.mark.parametrize("task", ["ptb_final", "cifar_final"])

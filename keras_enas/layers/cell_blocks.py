@@ -93,11 +93,11 @@ def make_norm(batch_stats, name=None):
     if batch_stats:
         return BatchStatNorm(name=name)
     # Under a strategy with several replicas the statistics are those of the global
-    # batch (all-reduced), as on one device.
+    # batch (all-reduced), as on one device (see `distribute.sync_batch_norm`).
     return keras.layers.BatchNormalization(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
-        synchronized=distribute.num_replicas() > 1,
+        synchronized=distribute.sync_batch_norm(),
         name=name,
     )
 

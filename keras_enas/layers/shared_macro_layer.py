@@ -16,11 +16,11 @@ __all__ = ["batch_norm", "BN_EPSILON", "BN_MOMENTUM", "SharedMacroLayer"]
 def batch_norm(name=None):
     """A `BatchNormalization` with the original macro settings (decay 0.9, ε = 1e-5)."""
     # Under a strategy with several replicas the statistics are those of the global
-    # batch (all-reduced), as on one device.
+    # batch (all-reduced), as on one device (see `distribute.sync_batch_norm`).
     return keras.layers.BatchNormalization(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
-        synchronized=distribute.num_replicas() > 1,
+        synchronized=distribute.sync_batch_norm(),
         name=name,
     )
 

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_enas import precision
+from keras_enas import distribute, precision
 from keras_enas.config import base as config_base
 from keras_enas.config.cifar import CIFARSearchConfig
 from keras_enas.models import cifar_models
@@ -41,7 +41,11 @@ def build_cifar_search(config, reward_data, mean, std):
     c, k, s = config.child, config.controller, config.search
     space = cifar_models.space_from_config(config.search_space, c)
     options = cifar_models.options_from_config(space.name, c, jit_compile=s.jit_compile)
-    with precision.policy_scope(config.mixed_precision_dtype):  # the child only
+    # One arc per replica: the replicas run different ops, so each normalises by itself.
+    with (
+        distribute.local_batch_norm(s.arcs_per_step == "replicas"),
+        precision.policy_scope(config.mixed_precision_dtype),
+    ):  # the child only
         child = cifar_models.build_shared_cnn(space, seed=config.seed + 1, **options)
     trainer = controller_build.build_controller(space, k, seed=config.seed + 2)
     search = CIFARSearch(
