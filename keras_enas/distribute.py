@@ -16,6 +16,28 @@ import tensorflow as tf
 
 from keras_enas.run import nonfinite
 
+__all__ = [
+    "all_finite",
+    "all_reduce_gradients",
+    "apply_gradients",
+    "broadcast_from_first",
+    "BuiltBeforeFit",
+    "check_global_batch",
+    "check_tf_config",
+    "gather_scalars",
+    "guarded_update",
+    "get_strategy",
+    "local_batch_norm",
+    "num_replicas",
+    "replica_id",
+    "replica_state",
+    "replicas_in_step",
+    "scope",
+    "step_logs",
+    "strategy_for",
+    "sync_batch_norm",
+]
+
 
 def get_strategy(distribution_strategy="one_device", tpu=""):
     """Returns the `tf.distribute.Strategy` a `--distribution_strategy` value names.

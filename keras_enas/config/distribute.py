@@ -12,6 +12,8 @@ import dataclasses
 from keras_enas.config.base import Validated
 from keras_enas.config.base import field as _field
 
+__all__ = ["DistributeConfig", "STRATEGIES"]
+
 STRATEGIES = ("off", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 

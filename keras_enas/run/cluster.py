@@ -17,6 +17,8 @@ import tempfile
 import tensorflow as tf
 
 # A worker's temporary directory → the chief's workdir it stands for.
+__all__ = ["chief_writes", "is_chief", "restore_directory"]
+
 _CHIEF_DIRS = {}
 
 
