@@ -41,9 +41,10 @@ def build_cifar_search(config, reward_data, mean, std):
     c, k, s = config.child, config.controller, config.search
     space = cifar_models.space_from_config(config.search_space, c)
     options = cifar_models.options_from_config(space.name, c, jit_compile=s.jit_compile)
-    # One arc per replica: the replicas run different ops, so each normalises by itself.
+    # The shared CNN's batch norms run inside the sampled op (tf.switch_case), where
+    # TensorFlow cannot synchronise replicas: each replica normalises by itself.
     with (
-        distribute.local_batch_norm(s.arcs_per_step == "replicas"),
+        distribute.local_batch_norm(),
         precision.policy_scope(config.mixed_precision_dtype),
     ):  # the child only
         child = cifar_models.build_shared_cnn(space, seed=config.seed + 1, **options)
