@@ -216,15 +216,15 @@ def check_user_search():
     """`keras_enas.ENAS` built under `strategy.scope()`, one arc per replica, fits."""
     import keras_enas as ke
 
-    inp = keras.Input((6,))
-    h = ke.OpChoice(
-        [keras.layers.Dense(8, activation="relu"), keras.layers.Dense(8, activation="tanh")],
-        name="op",
-    )(keras.layers.Dense(8)(inp))
-    out = keras.layers.Dense(3, activation="softmax")(h)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 3, 32)
-    with MIRRORED.scope():
+    with MIRRORED.scope():  # the model too: every variable is made under the scope
+        inp = keras.Input((6,))
+        h = ke.OpChoice(
+            [keras.layers.Dense(8, activation="relu"), keras.layers.Dense(8, activation="tanh")],
+            name="op",
+        )(keras.layers.Dense(8)(inp))
+        out = keras.layers.Dense(3, activation="softmax")(h)
         search = ke.ENAS(
             keras.Model(inp, out),
             loss="sparse_categorical_crossentropy",
@@ -240,6 +240,38 @@ def check_user_search():
         "loss": history.history["loss"][-1],
         "moved": _max_diff([tf.constant(b) for b in before], search.controller.trainable_variables),
         "best": {k: int(v) for k, v in best.items()},
+    }
+
+
+def check_nonfinite_guard(steps=3):
+    """A NaN loss on replica 1 only: both replicas skip every step, nothing changes."""
+    config = ptb_test_utils.tiny_config(steps_per_epoch=steps)
+    config = dataclasses.replace(
+        config, child=dataclasses.replace(config.child, batch_size=4, **NO_DROPOUT)
+    )
+    inputs = ptb_test_utils.synthetic_inputs(config)
+    with MIRRORED.scope():
+        search = ptb_search.build_ptb_search(config, inputs["vocab_size"], inputs["reward_batches"])
+    loss_fn = search.child_loss
+
+    def second_replica_diverges(x, y, arc, training):
+        loss, objective = loss_fn(x, y, arc, training)
+        # NaN on replica 1 only, the gradients stay finite: replica 0 alone would apply.
+        bad = tf.stop_gradient(tf.where(tf.equal(distribute.replica_id(), 1), np.nan, 0.0))
+        return loss + bad, objective + bad
+
+    search.child_loss = second_replica_diverges
+    watched = search.child.trainable_variables + search.optimizer.variables
+    before = [np.stack(MIRRORED.experimental_local_results(v.value)) for v in watched]
+    phase = search_callbacks.ControllerPhase(num_updates=0, num_logged=0, num_marginal_samples=0)
+    search.fit(
+        inputs["train_ds"].take(steps), epochs=1, callbacks=[phase], verbose=0, shuffle=False
+    )
+    after = [np.stack(MIRRORED.experimental_local_results(v.value)) for v in watched]
+    counts = MIRRORED.experimental_local_results(search.nonfinite_steps.value)
+    return {
+        "counts": [int(c) for c in counts],
+        "changed": max(float(np.max(np.abs(a - b))) for a, b in zip(before, after)),
     }
 
 
@@ -270,6 +302,7 @@ def main():
     for name in sys.argv[1:]:
         keras.utils.clear_session()
         results[name] = globals()["check_" + name]()
+        print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     print("RESULTS " + json.dumps(results))
 
 

@@ -18,8 +18,6 @@ import pytest
 
 from keras_enas import distribute
 
-pytestmark = pytest.mark.distributed
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CHECKS = (
     "ptb_search_step",
@@ -28,6 +26,7 @@ CHECKS = (
     "ptb_final",
     "cifar_final",
     "user_search",
+    "nonfinite_guard",
     "bad_inputs",
 )
 TOL = 1e-5
@@ -35,6 +34,7 @@ TOL = 1e-5
 
 @pytest.fixture(scope="module")
 def checks():
+    """Runs every check once (one subprocess, ~1-2 min on 2 cores); their results."""
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
         [sys.executable, str(REPO / "tests" / "distributed_checks.py"), *CHECKS],
@@ -49,6 +49,7 @@ def checks():
     return json.loads(line[len("RESULTS ") :])
 
 
+@pytest.mark.distributed
 def test_mirrored_search_step_with_one_arc_matches_one_device(checks):
     r = checks["ptb_search_step"]
     assert r["replicas"] == 2
@@ -58,6 +59,7 @@ def test_mirrored_search_step_with_one_arc_matches_one_device(checks):
     assert r["one_arc_replica_arcs"] == [r["single_arcs"], r["single_arcs"]]
 
 
+@pytest.mark.distributed
 def test_one_arc_per_replica_differs_and_the_step_is_traced_once(checks):
     r = checks["ptb_search_step"]
     first, second = r["per_replica_arcs"]
@@ -66,6 +68,7 @@ def test_one_arc_per_replica_differs_and_the_step_is_traced_once(checks):
     assert r["per_replica_traces"] == 2  # the step body ran once per replica: one trace
 
 
+@pytest.mark.distributed
 def test_controller_phase_rewards_one_arc_per_replica_and_updates_once(checks):
     r = checks["controller_phase"]
     # num_aggregate 2 over 2 replicas: one parallel round per update, 2 updates.
@@ -74,6 +77,7 @@ def test_controller_phase_rewards_one_arc_per_replica_and_updates_once(checks):
     assert r["moved"] > 0 and r["copies_diff"] == 0.0  # the mirrored copies stay equal
 
 
+@pytest.mark.distributed
 def test_mirrored_macro_search_steps_run_with_one_or_per_replica_arcs(checks):
     r = checks["cifar_search"]
     # Batch norm inside the sampled op uses each replica's statistics (TensorFlow cannot
@@ -84,17 +88,28 @@ def test_mirrored_macro_search_steps_run_with_one_or_per_replica_arcs(checks):
     assert r["per_replica_differ"] and 0 < r["per_replica_loss"] < 10
 
 
+@pytest.mark.distributed
 @pytest.mark.parametrize("task", ["ptb_final", "cifar_final"])
 def test_final_training_under_mirrored_matches_one_device(checks, task):
     r = checks[task]
     assert r["loss_diff"] <= TOL and r["weight_diff"] <= TOL, r
 
 
+@pytest.mark.distributed
 def test_user_search_built_under_a_strategy_scope_fits(checks):
     r = checks["user_search"]
     assert 0 < r["loss"] < 10 and r["moved"] > 0 and r["best"]["op"] in (0, 1)
 
 
+@pytest.mark.distributed
+def test_a_nonfinite_step_on_one_replica_is_skipped_on_every_replica(checks):
+    r = checks["nonfinite_guard"]
+    # 3 steps, replica 1's loss NaN each time: each replica counts 3 skipped steps, and
+    # no weight or optimizer slot moved on either replica.
+    assert r["counts"] == [3, 3] and r["changed"] == 0.0, r
+
+
+@pytest.mark.distributed
 def test_bad_distribution_inputs_get_one_line_errors(checks):
     errors = checks["bad_inputs"]
     expected = "must be divisible by the 2 replicas of the distribution strategy"
@@ -130,6 +145,7 @@ def _bin(args, env=None, **kwargs):
     )
 
 
+@pytest.mark.distributed
 def test_multi_worker_without_tf_config_is_a_one_line_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     proc = _bin(
@@ -173,6 +189,7 @@ def _workers(workdir, data_dir, extra=()):
     return procs
 
 
+@pytest.mark.distributed
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_two_workers_search_ptb_killed_after_an_epoch_resume_and_agree(tmp_path, shared_data):
@@ -199,5 +216,37 @@ def test_two_workers_search_ptb_killed_after_an_epoch_resume_and_agree(tmp_path,
     result = json.loads((workdir / "best_architecture.json").read_text())
     assert arcs[0].endswith(result["fixed_arc"])
     assert "Wrote" in outputs[0][0] and "Wrote" not in outputs[1][0]  # only the chief wrote
+    # Only the chief took the workdir's lock (a worker taking it would have been refused).
+    assert (workdir / "lock").read_text().strip() == str(procs[0].pid)
     epochs = [json.loads(x)["epoch"] for x in (workdir / "log.jsonl").read_text().splitlines()]
     assert epochs[-1] == 2 and 1 in epochs
+
+
+@pytest.mark.distributed
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("space", ["macro", "micro"])
+def test_cifar_search_smoke_runs_under_mirrored_on_two_cpus(tmp_path, shared_data, space):
+    workdir = tmp_path / space
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "two_cpus.py"),
+            "search_cifar10",
+            f"--flagfile=configs/cifar10_{space}_search_smoke.flags",
+            "--distribution_strategy=mirrored",
+            f"--data_dir={shared_data / 'cifar10'}",
+            f"--workdir={workdir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((workdir / "best_architecture.json").read_text())
+    assert proc.stdout.splitlines()[-2] == f"fixed_arc: {result['fixed_arc']}"
+    epochs = [json.loads(x)["epoch"] for x in (workdir / "log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]

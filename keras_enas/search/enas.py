@@ -138,11 +138,9 @@ class ENASSearch(distribute.BuiltBeforeFit, keras.Model):
     def child_train_step(self, x, y, arc):
         """One ω update on the child `arc` (ENAS §2.2, phase 1). Returns the loss.
 
-        A step whose loss or gradient norm is not finite (on any replica) changes
-        nothing (the BatchNorm statistics and carried states its forward pass wrote are
-        put back), is counted in `nonfinite_steps`, and returns NaN. Under a strategy,
-        the replicas' gradients are averaged (the gradient of the global batch) before
-        the global-norm clip, as on one device.
+        A step whose loss or gradient norm is not finite (on any replica) changes nothing
+        (BatchNorm statistics, carried states put back), is counted in `nonfinite_steps`
+        and returns NaN. Replicas' gradients are averaged before the clip, as on one device.
         """
         variables = self.child.trainable_variables
         kept = nonfinite.snapshot(self.child.non_trainable_variables + self.step_state_variables())
