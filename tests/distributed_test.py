@@ -114,7 +114,7 @@ def test_bad_distribution_inputs_get_one_line_errors(checks):
     errors = checks["bad_inputs"]
     expected = "must be divisible by the 2 replicas of the distribution strategy"
     assert expected in errors["batch"] and "child_batch_size=5" in errors["batch"]
-    assert expected in errors["search_batch"] and "batch_size=5" in errors["search_batch"]
+    assert expected in errors["search_batch"] and "child_batch_size=5" in errors["search_batch"]
     assert errors["tpu"].startswith("--distribution_strategy=tpu needs a reachable TPU")
     assert all("\n" not in e for e in errors.values())
 

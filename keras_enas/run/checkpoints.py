@@ -11,7 +11,7 @@ from absl import logging
 from keras_enas.run import cluster
 from keras_enas.run.errors import CheckpointError
 
-CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_DIR = cluster.CHECKPOINT_DIR
 _CKPT = re.compile(r"^ckpt-(\d+)\.index$")
 
 

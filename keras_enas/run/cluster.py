@@ -3,8 +3,10 @@
 Under `MultiWorkerMirroredStrategy` every worker runs the same program in lockstep
 (checkpoints and logs included: saving reads variables with collective ops). The
 chief writes into the real `workdir`; every other worker writes into a temporary
-directory of its own, removed at the end, and restores from the chief's checkpoints,
-so that all workers resume from the same state. Workers therefore need the chief's
+directory of its own, removed at the end, which starts as a copy of the chief's
+files (logs, `arcs.jsonl`, ...; not its checkpoints nor its lock) and restores from the
+chief's checkpoints, so that all workers resume from the same state and take the same
+resume decisions. Workers therefore need the chief's
 `workdir` on a shared filesystem (or a copy of its `checkpoints/` at the same path).
 """
 
@@ -15,6 +17,10 @@ import shutil
 import tempfile
 
 import tensorflow as tf
+
+from keras_enas.run.lock import LOCK_FILE
+
+CHECKPOINT_DIR = "checkpoints"  # a workdir's checkpoint folder (run.checkpoints writes it)
 
 # A worker's temporary directory → the chief's workdir it stands for.
 __all__ = ["chief_writes", "is_chief", "restore_directory"]
@@ -52,6 +58,13 @@ def chief_writes(run):
         if is_chief() or not config.workdir:
             return run(config, *args, **kwargs)
         local = os.path.abspath(tempfile.mkdtemp(prefix="keras_enas_worker_"))
+        if os.path.isdir(config.workdir):  # what the chief's resume reads, but checkpoints
+            shutil.copytree(
+                config.workdir,
+                local,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns(CHECKPOINT_DIR, LOCK_FILE),
+            )
         _CHIEF_DIRS[local] = os.path.abspath(config.workdir)
         try:
             return run(dataclasses.replace(config, workdir=local), *args, **kwargs)

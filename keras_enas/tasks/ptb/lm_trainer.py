@@ -96,7 +96,9 @@ class LMTrainer(distribute.BuiltBeforeFit, keras.Model):
             )
 
         # One carried state per replica: its rows of the global minibatch.
-        self.train_state = distribute.replica_state(batch_size, width, "train_state")
+        self.train_state = distribute.replica_state(
+            batch_size, width, "train_state", "train_batch_size"
+        )
         self.epochs_done = state((), "epochs_done", "int64")
         self.nonfinite_steps = state((), "nonfinite_steps", "int64")  # skipped steps
         self.loss_tracker = keras.metrics.Mean(name="final_train_loss")

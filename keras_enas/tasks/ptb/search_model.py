@@ -70,9 +70,11 @@ class PTBSearch(enas.ENASSearch):
         self.reward_constant = float(reward_constant)
         # One carried state per replica: its rows of the global minibatch.
         hidden = child.hidden_size
-        self.train_state = distribute.replica_state(batch_size, hidden, "train_state")
+        self.train_state = distribute.replica_state(
+            batch_size, hidden, "train_state", "child_batch_size"
+        )
         self.eval_state = distribute.replica_state(
-            eval_batch_size or batch_size, hidden, "eval_state", "eval_batch_size"
+            eval_batch_size or batch_size, hidden, "eval_state", "child_eval_batch_size"
         )
 
     def reset_states(self):
