@@ -12,7 +12,6 @@ import pathlib
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -162,6 +161,33 @@ def test_multi_worker_without_tf_config_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.distributed
+def test_indivisible_global_batch_under_mirrored_is_a_one_line_error(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "two_cpus.py"),
+            "search_ptb",
+            "--distribution_strategy=mirrored",
+            "--child_batch_size=5",
+            f"--workdir={tmp_path / 'w'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("search_ptb:")]
+    assert lines == [
+        "search_ptb: error: `--child_batch_size` (the global batch) must be divisible by the "
+        "2 replicas of the distribution strategy. Received: child_batch_size=5"
+    ]
+    assert not (tmp_path / "w").exists()
+
+
 def _free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
@@ -172,7 +198,8 @@ def _free_ports(n):
     return ports
 
 
-def _workers(workdir, data_dir, extra=()):
+def _workers(workdir, data_dir, **env):
+    """Starts the acceptance command on two local workers (task 0 is the chief)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     args = [
@@ -180,12 +207,11 @@ def _workers(workdir, data_dir, extra=()):
         "--distribution_strategy=multi_worker_mirrored",
         f"--data_dir={data_dir}",
         f"--workdir={workdir}",
-        *extra,
     ]
     procs = []
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(_bin(args, env=dict(os.environ, TF_CONFIG=config)))
+        procs.append(_bin(args, env=dict(os.environ, TF_CONFIG=config, **env)))
     return procs
 
 
@@ -194,19 +220,13 @@ def _workers(workdir, data_dir, extra=()):
 @pytest.mark.slow
 def test_two_workers_search_ptb_killed_after_an_epoch_resume_and_agree(tmp_path, shared_data):
     workdir = tmp_path / "search"
-    tiny = ["--search_steps_per_epoch=2", "--search_log_marginal_samples=0"]
-    procs = _workers(workdir, shared_data / "ptb", tiny)
-    deadline = time.time() + 600
-    while not (workdir / "checkpoints" / "checkpoint").exists():  # the chief saved epoch 1
-        assert time.time() < deadline and all(p.poll() is None for p in procs), [
-            p.communicate()[1][-2000:] for p in procs if p.poll() is not None
-        ]
-        time.sleep(0.5)
-    for p in procs:
-        p.kill()
-        p.communicate()
+    # Both workers are SIGKILLed right after saving epoch 1's checkpoint (run.faults).
+    procs = _workers(workdir, shared_data / "ptb", KERAS_ENAS_FAULT_POINT="checkpoint_after:1")
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [-9, -9], [err[-2000:] for _, err in outputs]
+    assert (workdir / "checkpoints" / "ckpt-1.index").exists()
     assert not (workdir / "best_architecture.json").exists()
-    procs = _workers(workdir, shared_data / "ptb", tiny)
+    procs = _workers(workdir, shared_data / "ptb")
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
@@ -219,7 +239,7 @@ def test_two_workers_search_ptb_killed_after_an_epoch_resume_and_agree(tmp_path,
     # Only the chief took the workdir's lock (a worker taking it would have been refused).
     assert (workdir / "lock").read_text().strip() == str(procs[0].pid)
     epochs = [json.loads(x)["epoch"] for x in (workdir / "log.jsonl").read_text().splitlines()]
-    assert epochs[-1] == 2 and 1 in epochs
+    assert epochs == [1, 2]  # epoch 2 ran after the restart, each epoch logged once
 
 
 @pytest.mark.distributed
