@@ -135,6 +135,11 @@ class SharedMacroLayer(keras.layers.Layer):
         return [w.value for w in weights], stats
 
     def call(self, x, op, training=False):
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            # Mirrored variables give no resource handle outside a replica context (the
+            # build): under several replicas the sampled op runs through the Keras layers.
+            branches = [lambda i=i: self._run(i, x, training) for i in range(len(MACRO_OPS))]
+            return tf.switch_case(op, branches)
         weights, stats = zip(*(self.op_tensors(i) for i in range(len(MACRO_OPS))))
         # `training` is a Python value (None outside fit/evaluate): one trace per value.
         return traced_macro_layer(x, op, list(weights), list(stats), bool(training))
