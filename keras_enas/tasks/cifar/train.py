@@ -5,7 +5,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from keras_enas import precision
@@ -127,7 +126,7 @@ def run_cifar_training(
     t, workdir = config.train, config.workdir
     steps = fit_lib.steps_per_epoch(t.steps_per_epoch, train_ds, "train.steps_per_epoch")
     if t.deterministic:
-        tf.config.experimental.enable_op_determinism()
+        fit_lib.enable_determinism()  # op determinism and one inter-op thread
     prepare_workdir(config, space, arc)
     keras.utils.set_random_seed(config.seed)
     model = build_cifar_model(config, space, arc, tuple(train_ds.element_spec[0].shape[1:]))
