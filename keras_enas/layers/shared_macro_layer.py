@@ -51,6 +51,14 @@ def _branch_layers(op, filters):
     return layers
 
 
+def _in_xla_context():
+    """Whether the layer is being traced for an XLA compilation (`jit_compile=True`)."""
+    from tensorflow.python.ops import control_flow_util  # no public equivalent
+
+    graph = tf.compat.v1.get_default_graph()
+    return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(graph)
+
+
 class SharedMacroLayer(keras.layers.Layer):
     """Shared weights ω of one macro layer: one weight set per op (ENAS §2.3).
 
@@ -135,9 +143,10 @@ class SharedMacroLayer(keras.layers.Layer):
         return [w.value for w in weights], stats
 
     def call(self, x, op, training=False):
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1 or _in_xla_context():
             # Mirrored variables give no resource handle outside a replica context (the
-            # build): under several replicas the sampled op runs through the Keras layers.
+            # build), and the traced function's gradient holds optionals, which XLA cannot
+            # compile: then the sampled op runs through the Keras layers.
             branches = [lambda i=i: self._run(i, x, training) for i in range(len(MACRO_OPS))]
             return tf.switch_case(op, branches)
         weights, stats = zip(*(self.op_tensors(i) for i in range(len(MACRO_OPS))))
