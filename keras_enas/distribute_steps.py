@@ -11,6 +11,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from keras_enas import precision
 from keras_enas.run import nonfinite
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "apply_gradients",
     "broadcast_from_first",
     "BuiltBeforeFit",
+    "checked_gradients",
     "gather_scalars",
     "guarded_update",
     "local_batch_norm",
@@ -132,6 +134,22 @@ def all_finite(finite):
     ctx = tf.distribute.get_replica_context()
     failed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
     return failed < 0.5  # no replica had a non-finite step
+
+
+def checked_gradients(tape, loss, objective, variables, optimizer, grad_clip):
+    """The global batch's clipped gradients, and whether every replica's step is finite.
+
+    The gradient of `objective` is all-reduced over the replicas before the clip, as on
+    one device. Under loss scaling, non-finite gradients are the LossScaleOptimizer's to
+    skip (it lowers the scale); a non-finite loss is skipped and counted either way.
+
+    Returns:
+        `(grads, finite)`: the clipped gradients and a scalar bool, equal on every
+        replica, for `guarded_update`.
+    """
+    grads = all_reduce_gradients(tape.gradient(objective, variables))
+    finite = all_finite(nonfinite.step_is_finite(loss, objective, grads, optimizer))
+    return precision.clip_gradients(grads, grad_clip, optimizer), finite
 
 
 def guarded_update(finite, update, args=(), restore=(), counter=None):

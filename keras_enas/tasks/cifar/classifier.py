@@ -96,13 +96,9 @@ class ClassifierTrainer(distribute.BuiltBeforeFit, keras.Model):
         with tf.GradientTape() as tape:
             loss, objective, logits = self.objective(images, labels)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
-        # The gradient of the global batch (replicas averaged), clipped as on one device.
-        grads = distribute.all_reduce_gradients(tape.gradient(objective, variables))
-        # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
-        # (it lowers the scale); a non-finite loss is skipped and counted either way.
-        finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
-        finite = distribute.all_finite(finite)  # every replica skips, or none
-        grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
+        grads, finite = distribute.checked_gradients(
+            tape, loss, objective, variables, self.optimizer, self.grad_clip
+        )
         distribute.guarded_update(
             finite,
             lambda grads: distribute.apply_gradients(self.optimizer, grads, variables),

@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from keras_enas import distribute, precision
 from keras_enas.layers import tied_softmax
-from keras_enas.run import nonfinite
 
 __all__ = ["LMTrainer", "REDUCTIONS"]
 
@@ -167,12 +166,9 @@ class LMTrainer(distribute.BuiltBeforeFit, keras.Model):
         with tf.GradientTape() as tape:
             loss, objective, new_state = self.losses_of(x, y)
             objective = self.optimizer.scale_loss(objective)  # float16: loss scaling
-        grads = distribute.all_reduce_gradients(tape.gradient(objective, variables))
-        # Under loss scaling, non-finite gradients are the LossScaleOptimizer's to skip
-        # (it lowers the scale); a non-finite loss is skipped and counted either way.
-        finite = nonfinite.step_is_finite(loss, objective, grads, self.optimizer)
-        finite = distribute.all_finite(finite)  # every replica skips, or none
-        grads = precision.clip_gradients(grads, self.grad_clip, self.optimizer)
+        grads, finite = distribute.checked_gradients(
+            tape, loss, objective, variables, self.optimizer, self.grad_clip
+        )
 
         def update(grads, new_state):  # skipped (and counted) when not finite
             distribute.apply_gradients(self.optimizer, grads, variables)
