@@ -180,6 +180,20 @@ def test_l2_penalty_adds_embedding():
     np.testing.assert_allclose(lm.l2_penalty(arc).numpy(), want, rtol=1e-5)
 
 
+def test_cross_entropy_with_l2_gathers_the_bank_once():
+    space, lm = make(num_nodes=5)
+    arc, x, y = space.random_arc(0), tokens(0), tokens(1)
+    with tf.GradientTape() as tape:
+        loss, _, penalty = lm.cross_entropy(x, y, lm.initial_state(B), arc, True, with_l2=True)
+        objective = loss + 1e-2 * penalty
+    np.testing.assert_allclose(penalty.numpy(), lm.l2_penalty(arc).numpy(), rtol=1e-6)
+    grad = tape.gradient(objective, lm.cell.w_skip.value)
+    # One sparse gradient of the N - 1 rows the arc uses (not each row twice, not dense).
+    assert isinstance(grad, tf.IndexedSlices) and grad.indices.shape == (4,)
+    rows = lm.cell.decode_arc(arc)["bank_index"].numpy()
+    np.testing.assert_array_equal(grad.indices.numpy(), rows)
+
+
 def test_accepts_a_token_layout_and_round_trips_config():
     space, lm = make()
     clone = SharedRNNLM.from_config(lm.get_config())

@@ -93,7 +93,7 @@ def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, out_weights):
     steps = tf.shape(d_outs)[0]
     batch, hidden = d_outs.shape[1], d_outs.shape[2]
     masked, dh_dz, carries = saved  # TensorArrays of the forward pass
-    w_t = [tf.transpose(w_h0)] + tf.unstack(tf.transpose(w_nodes, [0, 2, 1]))  # (2H, H) each
+    w_in = [w_h0] + tf.unstack(w_nodes)  # (H, 2H) each, used transposed: no copy
 
     def body(t, d_carry, d_zs):
         d_zs = list(d_zs)
@@ -103,7 +103,7 @@ def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, out_weights):
             d_h = d_nodes[k]
             d_z = tf.concat([d_h, d_h], axis=1) * dh_dz[k].read(t)  # (B, 2H): ∂(pre, gate)
             d_zs[k] = d_zs[k].write(t, d_z)
-            d_in = d_h * carries[k].read(t) + tf.matmul(d_z, w_t[k]) * mask
+            d_in = d_h * carries[k].read(t) + tf.matmul(d_z, w_in[k], transpose_b=True) * mask
             if k == 0:
                 d_carry = d_in
             else:
@@ -117,10 +117,14 @@ def _backward(d_outs, saved, w_h0, w_nodes, mask, prev, out_weights):
     _, d_state, d_zs = tf.while_loop(
         lambda t, *_: t >= 0, body, (steps - 1, tf.zeros_like(d_outs[0]), d_zs)
     )
-    d_zs = [tf.reshape(array.stack(), [-1, 2 * hidden]) for array in d_zs]  # (T*B, 2H)
-    inputs = [tf.reshape(x.stack(), [-1, hidden]) for x in masked]  # (T*B, H)
-    d_w = [tf.matmul(x, d_z, transpose_a=True) for x, d_z in zip(inputs, d_zs)]
-    d_xw = tf.reshape(d_zs[0], tf.shape(d_outs) * [1, 1, 2])  # (T, B, 2H)
+    d_w, d_z0 = [], None
+    for k in range(num_nodes):  # one node at a time: only its stacked copies are live
+        with tf.control_dependencies(d_w[-1:]):
+            d_z = tf.reshape(d_zs[k].stack(), [-1, 2 * hidden])  # (T*B, 2H)
+            x = tf.reshape(masked[k].stack(), [-1, hidden])  # (T*B, H)
+        d_w.append(tf.matmul(x, d_z, transpose_a=True))
+        d_z0 = d_z if k == 0 else d_z0
+    d_xw = tf.reshape(d_z0, tf.shape(d_outs) * [1, 1, 2])  # (T, B, 2H)
     return d_xw, d_state, d_w[0], tf.stack(d_w[1:])
 
 

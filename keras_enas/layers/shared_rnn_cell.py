@@ -36,7 +36,7 @@ def _as_layout(token_layout, num_nodes):
     return layout
 
 
-def _fill_uniform(variable, init_range, chunk_bytes=2**26):
+def _fill_uniform(variable, init_range, chunk_bytes=2**22):
     """Fills a zero-initialised bank with U[−r, r] a few rows at a time.
 
     An initializer would build the whole bank, plus temporaries, next to the
@@ -84,6 +84,8 @@ class SharedRNNCell(keras.layers.Layer):
         input_mask: optional `(B, H)` variational mask on `x_t` (enas_lm `drop_x`).
         recurrent_mask: optional `(B, H)` variational mask on the state fed to every
             node (enas_lm `drop_l`).
+        weights: optional `selected_weights(decode_arc(arc))`, gathered by the caller
+            so that `l2_penalty(arc, weights)` reuses them (one gather, one gradient).
 
     Returns:
         `(outputs, new_state)`: `(B, T, H)` and `(B, H)`.
@@ -203,10 +205,12 @@ class SharedRNNCell(keras.layers.Layer):
         )
         return w0, tf.gather(self.w_skip.value, decoded["bank_index"])
 
-    def call(self, inputs, state, arc, input_mask=None, recurrent_mask=None):
+    def call(self, inputs, state, arc, input_mask=None, recurrent_mask=None, weights=None):
         decoded = self.decode_arc(arc)
+        if weights is None:
+            weights = self.selected_weights(decoded)
         # Variables stay float32; the cell computes in the policy's dtype.
-        w0, w_nodes = (tf.cast(w, self.compute_dtype) for w in self.selected_weights(decoded))
+        w0, w_nodes = (tf.cast(w, self.compute_dtype) for w in weights)
         h = self.hidden_size
         inputs = tf.cast(inputs, self.compute_dtype)
         state = tf.cast(state, self.compute_dtype)
@@ -229,17 +233,21 @@ class SharedRNNCell(keras.layers.Layer):
         )  # (T, B, H)
         return tf.transpose(outputs, [1, 0, 2]), outputs[-1]
 
-    def l2_penalty(self, arc):
+    def l2_penalty(self, arc, weights=None):
         """`Σ w²` over the matrices `arc` uses (W_prev and its N−1 bank slices).
 
         A deliberate departure: the original code decays every variable every step;
         here only the selected slices are penalised, so the gradient stays an
         `IndexedSlices` and SGD touches only them (a slice decays only on the steps
-        that use it). The gather is separate from `call`'s, so the bank's gradient
-        holds each selected row twice; `scatter_sub` sums them correctly, and
-        `clip_by_global_norm` then over-counts the norm by at most the tiny L2 term.
+        that use it). Pass the `weights` given to `call` (`selected_weights`) to reuse
+        its gather: the bank's gradient is then one `IndexedSlices` of N−1 rows and no
+        second (N−1, H, 2H) copy lives through the backward pass (84 MB at paper size).
+        Without them the rows are gathered again and the gradient holds each row twice
+        (`scatter_sub` sums them; the clip's norm over-counts by at most the L2 term).
         """
-        w0, w_nodes = self.selected_weights(self.decode_arc(arc))
+        w0, w_nodes = (
+            weights if weights is not None else self.selected_weights(self.decode_arc(arc))
+        )
         return tf.reduce_sum(tf.square(w0)) + tf.reduce_sum(tf.square(w_nodes))
 
     def get_config(self):

@@ -112,7 +112,7 @@ class SharedRNNLM(keras.Model):
             shape, self.rates[name], self.seed_generator, self.compute_dtype
         )
 
-    def _features(self, x, state, arc, training):
+    def _features(self, x, state, arc, training, weights=None):
         """Embedding → cell → output dropout: `(outputs (B·T, H), new_state, E)`."""
         x = tf.convert_to_tensor(x)
         # One dense read, (V, H), in the compute dtype (bfloat16/float16 under a mixed
@@ -134,7 +134,7 @@ class SharedRNNLM(keras.Model):
             recurrent_mask = self._mask((b, h), "drop_l")
             output_mask = self._mask((b, 1, h), "drop_o")
         outputs, new_state = self.cell(
-            emb, state, arc, input_mask=input_mask, recurrent_mask=recurrent_mask
+            emb, state, arc, input_mask=input_mask, recurrent_mask=recurrent_mask, weights=weights
         )
         outputs = locked_dropout.apply_mask(outputs, output_mask)  # (B, T, H)
         return tf.reshape(outputs, [-1, self.hidden_size]), new_state, embedding
@@ -146,7 +146,7 @@ class SharedRNNLM(keras.Model):
         shape = tf.shape(x)
         return tf.reshape(logits, [shape[0], shape[1], self.vocab_size]), new_state
 
-    def cross_entropy(self, x, y, state, arc, training=False):
+    def cross_entropy(self, x, y, state, arc, training=False, with_l2=False):
         """Mean token cross-entropy of predicting `y` from `x`; the fast path for training.
 
         Same value as `call` followed by a sparse softmax cross-entropy, but never
@@ -155,17 +155,26 @@ class SharedRNNLM(keras.Model):
         Args:
             x, state, arc, training: as in `call`.
             y: int `(B, T)` target ids.
+            with_l2: also return `l2_penalty(arc)`, computed from the cell matrices
+                this call gathers (one gather: less memory, one sparse gradient).
 
         Returns:
-            `(loss, new_state)`: scalar mean loss in nats and `(B, H)`.
+            `(loss, new_state)`: scalar mean loss in nats and `(B, H)`; with
+            `with_l2`, `(loss, new_state, l2_penalty)`.
         """
-        outputs, new_state, embedding = self._features(x, state, arc, training)
+        weights = self.cell.selected_weights(self.cell.decode_arc(arc)) if with_l2 else None
+        outputs, new_state, embedding = self._features(x, state, arc, training, weights)
         losses = tied_softmax.tied_softmax_cross_entropy(outputs, embedding, tf.reshape(y, [-1]))
-        return tf.reduce_mean(losses), new_state
+        if not with_l2:
+            return tf.reduce_mean(losses), new_state
+        return tf.reduce_mean(losses), new_state, self.l2_penalty(arc, weights)
 
-    def l2_penalty(self, arc):
-        """`Σ w²` over the weights `arc` uses: its cell matrices and the embedding."""
-        return self.cell.l2_penalty(arc) + tf.reduce_sum(tf.square(self.embedding))
+    def l2_penalty(self, arc, weights=None):
+        """`Σ w²` over the weights `arc` uses: its cell matrices and the embedding.
+
+        `weights`: the cell's `selected_weights` of `arc` if already gathered.
+        """
+        return self.cell.l2_penalty(arc, weights) + tf.reduce_sum(tf.square(self.embedding))
 
     def get_config(self):
         config = super().get_config()

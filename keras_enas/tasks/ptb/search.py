@@ -75,8 +75,14 @@ def build_ptb_search(
 
 
 def _build(search, batch_size, bptt):
-    """Creates every variable (models, both optimizers) so a checkpoint can restore them."""
-    x = tf.zeros([search.train_state.shape[0], bptt], tf.int32)  # one replica's rows
+    """Creates every variable (models, both optimizers) so a checkpoint can restore them.
+
+    The child runs one time step: its variables do not depend on the length, and an
+    eager `bptt`-step forward pass at paper size left ~560 MB of temporaries in the
+    process (RSS after the build 1,968 → 1,402 MiB, H = 1000, 12 nodes, batch 64).
+    """
+    del bptt  # the variables' shapes do not depend on it
+    x = tf.zeros([search.train_state.shape[0], 1], tf.int32)  # one replica's rows, one step
     arc = tf.constant(search.space.random_arc(0))
     search.child(x, search.train_state, arc)
     search.controller.sample()

@@ -88,11 +88,14 @@ class PTBSearch(enas.ENASSearch):
     def child_loss(self, x, y, arc, training):
         state = self.train_state if training else self.eval_state
         # Fused tied-softmax cross-entropy: no (B, T, V) logits gradient is built.
-        loss, new_state = self.child.cross_entropy(x, y, state, arc, training=training)
+        # Training: the L2 of the gathered cell matrices comes with the loss (one gather).
+        loss, new_state, *penalty = self.child.cross_entropy(
+            x, y, state, arc, training=training, with_l2=training
+        )
         if not training:  # a diverged child must not leave NaN in the evaluation state
             new_state = tf.where(tf.math.is_finite(new_state), new_state, tf.zeros_like(new_state))
         state.assign(tf.cast(tf.stop_gradient(new_state), state.dtype))
-        objective = loss + self.l2 * self.child.l2_penalty(arc) if training else loss
+        objective = loss + self.l2 * penalty[0] if training else loss
         return loss, objective
 
     def _logs(self):
