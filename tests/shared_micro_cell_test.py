@@ -118,11 +118,27 @@ def test_compute_all_equals_switch_case_on_same_weights(weight_sharing):
     _randomize(fast)
     for w_fast, w_switch in zip(fast.weights, switch.weights):
         w_switch.assign(w_fast)
-    for _ in range(3):
+    probe = tf.constant(rng.normal(size=(3, 6, 6, F)), tf.float32)
+    for _ in range(4):
         arc = SPACE.random_arc(rng)
-        np.testing.assert_allclose(
-            fast(inputs, arc).numpy(), switch(inputs, arc).numpy(), rtol=1e-4, atol=1e-4
-        )
+        outs, grads = [], []
+        for cell in (fast, switch):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                out = cell(inputs, arc)
+                loss = tf.reduce_sum(out * probe)
+            outs.append(out.numpy())
+            # Gradients too: of the cell inputs (through the node reads, unread inputs
+            # included: zero) and of every weight.
+            grads.append(
+                [
+                    tf.convert_to_tensor(g).numpy()
+                    for g in tape.gradient(loss, inputs + cell.weights)
+                ]
+            )
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
+        for g_fast, g_switch in zip(*grads):
+            np.testing.assert_allclose(g_fast, g_switch, rtol=1e-3, atol=1e-4)
 
 
 def test_each_op_alone_matches_its_definition():

@@ -50,6 +50,34 @@ def _he_normal(fan_in):
     return keras.initializers.TruncatedNormal(stddev=np.sqrt(2.0 / fan_in) / 0.87962566)
 
 
+def _node_list(inputs):
+    """A `TensorList` holding the two cell inputs, to which the node tensors are appended.
+
+    Reading a node by a tensor index (`TensorListGetItem`) neither copies nor stacks, and
+    its gradient is a list with one item set; those lists add up item by item, unset
+    items skipped, so each node's gradient is the sum of only what its readers sent. (A
+    `gather` from the stacked nodes built a dense `(j + 2, B, H, W, F)` gradient with
+    `UnsortedSegmentSum` per node and re-stacked the nodes every time: a fifth of the
+    shared step's kernel time; README, "Where the time goes".)
+    """
+    first = inputs[0]
+    nodes = tf.raw_ops.EmptyTensorList(
+        element_shape=tf.shape(first), max_num_elements=-1, element_dtype=first.dtype
+    )
+    for x in inputs:
+        nodes = tf.raw_ops.TensorListPushBack(input_handle=nodes, tensor=x)
+    return nodes
+
+
+def _read_node(nodes, index, like):
+    """Node `index` (a scalar tensor) of the `TensorList` `nodes`, shaped as `like`."""
+    x = tf.raw_ops.TensorListGetItem(
+        input_handle=nodes, index=index, element_shape=tf.shape(like), element_dtype=like.dtype
+    )
+    x.set_shape(like.shape)
+    return x
+
+
 def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
     """All node tensors of one cell, each (node, slot) running only its op (`switch_case`).
 
@@ -63,16 +91,17 @@ def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
     """
     per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
     per_node = _unstack_nested((sep3, sep5, op_ids))
-    nodes = list(inputs)
+    nodes, readable = list(inputs), _node_list(inputs)
     for j, ids in enumerate(per_node_ids):
-        # Leading-axis gather: contiguous slabs, no transposes in its gradient.
-        chosen = tf.unstack(tf.gather(tf.stack(nodes), ids))  # 2 × (B, H, W, F)
+        chosen = [_read_node(readable, i, inputs[1]) for i in tf.unstack(ids)]
         slots = _unstack_nested(per_node[j])  # per slot: (sep3, sep5, op_id)
         nodes.append(
             tf.add_n(
                 [micro_ops.switch_op(x, op_id, w3, w5) for x, (w3, w5, op_id) in zip(chosen, slots)]
             )
         )
+        if j + 1 < len(per_node_ids):  # the last node is read by no node
+            readable = tf.raw_ops.TensorListPushBack(input_handle=readable, tensor=nodes[-1])
     return nodes
 
 
