@@ -14,6 +14,14 @@ dropped, and step times are given as p10 / median / p90. The machines are shared
 `--rounds R` the whole list of variants runs R times in turn and each ratio shared / fixed
 is the median of the R ratios measured within a round.
 
+Fresh uniform arcs differ in cost (a sep conv costs far more than a pool), so one fixed
+arc is a biased reference: the arc of seed 0 has 26 sep ops in its 8 cells where a uniform
+arc has 32 on average. With `--fixed_arcs K` (default 5) the fixed network of each of the
+arcs of seeds 0 … K−1 runs (`fixed`, `fixed_arc1`, …), and `random_arcs_over_fixed` divides
+by the mean of their medians; `random_arcs_over_fixed_arc0` keeps the ratio to the arc of
+seed 0 alone, and `same_arc_over_fixed` compares the shared step on that arc with its fixed
+network (like for like).
+
     python benchmarks/cifar_micro_step.py --variants shared_switch_case,fixed --rounds 2
     python benchmarks/cifar_micro_step.py --jit_compile --variants shared_compute_all,fixed
 """
@@ -41,7 +49,7 @@ def _child_config(variant, cfg):
     """The `CIFARChildConfig` of a variant: the search's child settings at the given size."""
     from keras_enas.config.cifar import CIFARChildConfig
 
-    shared = variant != "fixed"
+    shared = not variant.startswith("fixed")
     coarse = variant.endswith("_coarse")
     op_selection = (
         variant[len("shared_") : len(variant) - len("_coarse") * coarse] if shared else "auto"
@@ -55,6 +63,15 @@ def _child_config(variant, cfg):
         op_selection=op_selection,
         weight_sharing="coarse" if coarse else "fine",
     )
+
+
+def _sep_ops(space, arc, num_layers):
+    """Sep convs the network of `arc` runs: normal cells × theirs + 2 reduction cells × theirs."""
+    import numpy as np
+
+    ops = np.asarray(arc)[space.token_layout()["op_positions"]]  # (2, N, 2)
+    per_cell = (ops < 2).reshape(2, -1).sum(axis=1)
+    return int(num_layers * per_cell[0] + 2 * per_cell[1])
 
 
 def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True):
@@ -73,6 +90,8 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True)
     space = MicroSpace(cfg["num_nodes"])
     rng = np.random.default_rng(seed)
     arc = space.random_arc(rng)
+    if variant.startswith("fixed_arc"):  # another arc; the same images as every variant
+        arc = space.random_arc(np.random.default_rng(int(variant[len("fixed_arc") :])))
     if cfg["arc_ops"] == "sep":  # the controller at init: op logit bias [10, 10, 0, 0, 0]
         arc[space.token_layout()["op_positions"].ravel()] = rng.integers(0, 2, 4 * space.num_nodes)
     b, s = cfg["batch_size"], cfg["size"]
@@ -80,7 +99,8 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True)
     y = tf.constant(rng.integers(0, 10, b), tf.int32)
     child = _child_config(variant, cfg)
     start = time.perf_counter()
-    if variant == "fixed":
+    fixed = variant.startswith("fixed")
+    if fixed:
         model = lib.cifar_final(space, arc, child, seed, jit_compile, image_shape=(s, s, 3))
         net = model.network
     else:
@@ -92,9 +112,9 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True)
     first_s = lib.timed(step, [(x, y)])[0]
     result = {"load_avg_1m_at_start": load, "build_s": build_s, "first_step_s": first_s}
     lib.timed(step, [(x, y)] * warmup)  # warm-up steps, dropped
-    times = {"fixed" if variant == "fixed" else "random_arcs": lib.timed(step, [(x, y)] * steps)}
+    times = {"fixed" if fixed else "random_arcs": lib.timed(step, [(x, y)] * steps)}
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the fit step's
-    if variant != "fixed" and same_arc:  # one arc repeated: the search's child step
+    if not fixed and same_arc:  # one arc repeated: the search's child step
         arc_fn, arc_t = lib.arc_step(model), tf.constant(arc)
         result["first_step_s_same_arc"] = lib.timed(arc_fn, [(x, y, arc_t)])[0]
         lib.timed(arc_fn, [(x, y, arc_t)] * warmup)
@@ -106,6 +126,7 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True)
     result.update(
         traces=len(step.traces),
         arc=space.format_arc(arc),
+        sep_ops=_sep_ops(space, arc, cfg["num_layers"]),
         num_parameters=lib.num_parameters(net),
         peak_rss_mb=peak_rss_mb,
         peak_rss_mb_with_same_arc_step=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -114,24 +135,35 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True)
 
 
 def _ratios(rounds):
-    """Per shared variant: the median over rounds of its step / the fixed step of that round."""
+    """Per shared variant: the median over rounds of its step / the fixed step(s) of that round.
+
+    `random_arcs_over_fixed`: over the mean of the fixed networks' medians (every
+    `fixed*` variant of the round); `..._arc0`: over the fixed network of seed 0's arc;
+    `same_arc_over_fixed`: the shared step on seed 0's arc over that arc's fixed network.
+    """
     import numpy as np
 
     per_round = {}
     for results in rounds:
-        fixed = results.get("fixed", {})
-        if "ms_per_step_fixed_arc" not in fixed:
+        fixed = {
+            name: r["ms_per_step_fixed_arc"]["median"]
+            for name, r in results.items()
+            if name.startswith("fixed") and "ms_per_step_fixed_arc" in r
+        }
+        if "fixed" not in fixed:
             continue
-        base = fixed["ms_per_step_fixed_arc"]["median"]
+        base, base0 = float(np.mean(list(fixed.values()))), fixed["fixed"]
         for name, r in results.items():
-            if name != "fixed" and "ms_per_step_random_arcs" in r:
-                entry = per_round.setdefault(name, {"random": [], "same": []})
+            if not name.startswith("fixed") and "ms_per_step_random_arcs" in r:
+                entry = per_round.setdefault(name, {"random": [], "random0": [], "same": []})
                 entry["random"].append(r["ms_per_step_random_arcs"]["median"] / base)
+                entry["random0"].append(r["ms_per_step_random_arcs"]["median"] / base0)
                 if "ms_per_step_fixed_arc" in r:
-                    entry["same"].append(r["ms_per_step_fixed_arc"]["median"] / base)
+                    entry["same"].append(r["ms_per_step_fixed_arc"]["median"] / base0)
     return {
         name: {
             "random_arcs_over_fixed": float(np.median(e["random"])),
+            "random_arcs_over_fixed_arc0": float(np.median(e["random0"])),
             "same_arc_over_fixed": float(np.median(e["same"])) if e["same"] else None,
             "random_arcs_over_fixed_per_round": [round(v, 3) for v in e["random"]],
         }
@@ -183,6 +215,12 @@ def main():
         action="store_true",
         help="Skip timing the shared child step on one arc repeated (saves its trace).",
     )
+    parser.add_argument(
+        "--fixed_arcs",
+        type=int,
+        default=5,
+        help="Fixed networks timed (arcs of seeds 0 … K−1) when `fixed` is among the variants.",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="Seconds per variant.")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,10 +243,18 @@ def main():
         )
         return
     variants = [v for v in args.variants.split(",") if v]
-    if set(variants) - set(VARIANTS) or min(args.steps, args.rounds) < 1 or args.warmup < 0:
+    if (
+        set(variants) - set(VARIANTS)
+        or min(args.steps, args.rounds, args.fixed_arcs) < 1
+        or args.warmup < 0
+    ):
         parser.error(
-            f"--variants must be among {VARIANTS}, --steps and --rounds >= 1, --warmup >= 0."
+            f"--variants must be among {VARIANTS}, --steps, --rounds and --fixed_arcs >= 1, "
+            "--warmup >= 0."
         )
+    if "fixed" in variants:  # the other fixed arcs right after the first
+        at = variants.index("fixed") + 1
+        variants[at:at] = [f"fixed_arc{k}" for k in range(1, args.fixed_arcs)]
     rounds = [{v: _run_subprocess(v, args.timeout) for v in variants} for _ in range(args.rounds)]
     print(
         json.dumps(
