@@ -2,8 +2,9 @@
 
 Every figure times the library's own compiled steps (`library_steps.py`), the ones `fit`
 runs. Each variant runs in its own subprocess (its own trace, compile and peak RSS):
-`shared_<op_selection>[_coarse]` is the `fit` step of a `CIFARSearch` (built as
-`search_cifar10` builds it; weight sharing "fine", or "coarse" with the suffix; random
+`shared_<op_selection>[_coarse][_recompute]` is the `fit` step of a `CIFARSearch` (built as
+`search_cifar10` builds it; weight sharing "fine", or "coarse" with that suffix; with
+`_recompute`, `--child_recompute_cells`: activations recomputed per cell; random
 strategy: a fresh uniform arc drawn inside every step), and its `child_train_step` on one
 arc repeated (`ms_per_step_fixed_arc`, traced after `peak_rss_mb` is read); `fixed` is the
 `fit` step of the final training's `ClassifierTrainer` on that arc's fixed network, with
@@ -41,6 +42,8 @@ VARIANTS = (
     "shared_switch_case",
     "shared_compute_all_coarse",
     "shared_switch_case_coarse",
+    "shared_switch_case_recompute",
+    "shared_switch_case_coarse_recompute",
     "fixed",
 )
 
@@ -50,10 +53,10 @@ def _child_config(variant, cfg):
     from keras_enas.config.cifar import CIFARChildConfig
 
     shared = not variant.startswith("fixed")
+    recompute = variant.endswith("_recompute")
+    variant = variant.removesuffix("_recompute")
     coarse = variant.endswith("_coarse")
-    op_selection = (
-        variant[len("shared_") : len(variant) - len("_coarse") * coarse] if shared else "auto"
-    )
+    op_selection = variant.removeprefix("shared_").removesuffix("_coarse") if shared else "auto"
     return CIFARChildConfig(
         num_layers=cfg["num_layers"],
         filters=cfg["filters"],
@@ -62,6 +65,7 @@ def _child_config(variant, cfg):
         l2=1e-4,  # configs/cifar10_micro_search_cpu.flags
         op_selection=op_selection,
         weight_sharing="coarse" if coarse else "fine",
+        recompute_cells=recompute,
     )
 
 

@@ -21,9 +21,15 @@ def _batch(images, labels):
 
 
 @pytest.mark.parametrize(
-    "space_name,weight_sharing", [("macro", "fine"), ("micro", "fine"), ("micro", "coarse")]
+    "space_name,weight_sharing,recompute_cells",
+    [
+        ("macro", "fine", False),
+        ("micro", "fine", False),
+        ("micro", "coarse", False),
+        ("micro", "coarse", True),
+    ],
 )
-def test_one_trace_serves_every_arc(space_name, weight_sharing):
+def test_one_trace_serves_every_arc(space_name, weight_sharing, recompute_cells):
     child = CIFARChildConfig(
         num_layers=3,
         filters=4,
@@ -31,12 +37,14 @@ def test_one_trace_serves_every_arc(space_name, weight_sharing):
         eval_batch_size=8,
         op_selection="auto",
         weight_sharing=weight_sharing,
+        recompute_cells=recompute_cells,
     )
     config = dataclasses.replace(tiny_search_config(child=child), search_space=space_name)
     search = run_cifar.build_cifar_search(config, _data(), MEAN, STD)
     if space_name == "micro":  # without XLA, "auto" runs only the sampled ops
         assert search.child.cells[0].op_selection == "switch_case"
         assert search.child.cells[0].weight_sharing == weight_sharing
+        assert all(cell.recompute == recompute_cells for cell in search.child.cells)
     traces = {"child": 0, "controller": 0}
 
     def child_step(x, y, arc):
@@ -109,6 +117,13 @@ def test_macro_search_refuses_coarse_weight_sharing():
     child = CIFARChildConfig(num_layers=3, filters=4, weight_sharing="coarse")
     config = dataclasses.replace(tiny_search_config(child=child), search_space="macro")
     with pytest.raises(ValueError, match="per \\(layer, op\\) only.*weight_sharing='coarse'"):
+        run_cifar.build_cifar_search(config, _data(), MEAN, STD)
+
+
+def test_macro_search_refuses_recomputed_cells():
+    child = CIFARChildConfig(num_layers=3, filters=4, recompute_cells=True)
+    config = dataclasses.replace(tiny_search_config(child=child), search_space="macro")
+    with pytest.raises(ValueError, match="micro search only.*recompute_cells=True"):
         run_cifar.build_cifar_search(config, _data(), MEAN, STD)
 
 

@@ -141,6 +141,85 @@ def test_compute_all_equals_switch_case_on_same_weights(weight_sharing):
             np.testing.assert_allclose(g_fast, g_switch, rtol=1e-3, atol=1e-4)
 
 
+def _recompute_pair(op_selection, weight_sharing):
+    """Two cells with the same weights, the second recomputing its activations."""
+    kept, recomputed = (
+        SharedMicroCell(
+            5,
+            F,
+            SPACE,
+            cell_index=1,
+            op_selection=op_selection,
+            weight_sharing=weight_sharing,
+            recompute=recompute,
+        )
+        for recompute in (False, True)
+    )
+    inputs = _inputs(5)
+    kept(inputs, SPACE.random_arc(0))
+    recomputed(inputs, SPACE.random_arc(0))
+    _randomize(kept)
+    for w_kept, w_recomputed in zip(kept.weights, recomputed.weights):
+        w_recomputed.assign(w_kept)
+    return kept, recomputed, inputs
+
+
+def _loss_and_grads(cell, inputs, arc, probe):
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(cell(inputs, arc) * probe)
+    grads = tape.gradient(loss, inputs + cell.weights)
+    return loss, [tf.convert_to_tensor(g) for g in grads]
+
+
+@pytest.mark.parametrize(
+    "op_selection,weight_sharing",
+    [("compute_all", "fine"), ("switch_case", "fine"), ("switch_case", "coarse")],
+)
+def test_recompute_gives_the_same_loss_and_gradients(op_selection, weight_sharing):
+    """Gradient checkpointing per cell changes memory, not the gradients (graph mode)."""
+    kept, recomputed, inputs = _recompute_pair(op_selection, weight_sharing)
+    rng = np.random.default_rng(6)
+    probe = tf.constant(rng.normal(size=(3, 6, 6, F)), tf.float32)
+    step = tf.function(_loss_and_grads)
+    for _ in range(3):
+        arc = tf.constant(SPACE.random_arc(rng))
+        (loss_k, grads_k), (loss_r, grads_r) = (
+            step(cell, inputs, arc, probe) for cell in (kept, recomputed)
+        )
+        np.testing.assert_allclose(loss_k.numpy(), loss_r.numpy(), rtol=1e-6)
+        assert len(grads_k) == len(grads_r) == 2 + len(kept.weights)
+        for g_k, g_r in zip(grads_k, grads_r):
+            np.testing.assert_allclose(g_k.numpy(), g_r.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _forward_runs(graph_def, op_selection):
+    """How often the cell's forward pass appears in a step's graph (top level)."""
+    if op_selection == "compute_all":  # 5 nodes x 2 stacks of depthwise convs per pass
+        return sum(n.op == "DepthwiseConv2dNative" for n in graph_def.node) / 10
+    calls = [n for n in graph_def.node if n.op in ("PartitionedCall", "StatefulPartitionedCall")]
+    names = [n.attr["f"].func.name for n in calls]  # forward: not the backward function
+    return sum("switch_case_cell" in name and "backward" not in name for name in names)
+
+
+@pytest.mark.parametrize("op_selection", ["compute_all", "switch_case"])
+def test_recompute_runs_the_cell_again_in_the_backward_pass(op_selection):
+    """Kept: one forward pass; recomputed: a second one, in the gradient."""
+    kept, recomputed, inputs = _recompute_pair(op_selection, "fine")
+    probe = tf.zeros((3, 6, 6, F))
+    arc = tf.constant(SPACE.random_arc(0))
+    runs = [
+        _forward_runs(
+            tf.function(_loss_and_grads)
+            .get_concrete_function(cell, inputs, arc, probe)
+            .graph.as_graph_def(),
+            op_selection,
+        )
+        for cell in (kept, recomputed)
+    ]
+    assert runs == [1, 2]
+
+
 def test_each_op_alone_matches_its_definition():
     """Node 2 = op(input 1) + op(input 1) for every op; the cell output is node 2's."""
     inputs = _inputs(3)

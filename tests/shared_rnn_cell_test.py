@@ -147,27 +147,34 @@ def reference_tf(cell, space, arc, x, state, m_x, m_s):
     return tf.stack(outputs, 1)
 
 
-@pytest.mark.parametrize("arc_format", ["original", "enas_lm"])
-def test_hand_written_bptt_matches_autodiff(arc_format):
+@pytest.mark.parametrize(
+    "arc_format,mode", [("original", "eager"), ("enas_lm", "eager"), ("original", "graph")]
+)
+def test_hand_written_bptt_matches_autodiff(arc_format, mode):
+    """Eagerly and in a `tf.function` (the train step's mode; TensorArrays differ)."""
     space, cell = make(7, arc_format)
     x, state, m_x, m_s = (tf.constant(v) for v in inputs(seed=4))
     target = tf.random.stateless_normal((3, 4, 5), seed=(1, 2))
+
+    def gradients(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([x, state])
+            loss = tf.reduce_sum(fn() * target)
+        return [
+            tf.convert_to_tensor(g)
+            for g in tape.gradient(loss, [x, state, cell.w_prev, cell.w_skip])
+        ]
+
+    def hand_written(arc):
+        return gradients(lambda: cell(x, state, arc, m_x, m_s)[0])
+
+    hand_written = tf.function(hand_written) if mode == "graph" else hand_written
     for seed in range(4):
         arc = space.random_arc(seed)
-        grads = []
-        for fn in (
-            lambda arc=arc: cell(x, state, arc, m_x, m_s)[0],
-            lambda arc=arc: reference_tf(cell, space, arc, x, state, m_x, m_s),
-        ):
-            with tf.GradientTape() as tape:
-                tape.watch([x, state])
-                loss = tf.reduce_sum(fn() * target)
-            grads.append(
-                [
-                    tf.convert_to_tensor(g)
-                    for g in tape.gradient(loss, [x, state, cell.w_prev, cell.w_skip])
-                ]
-            )
+        grads = [
+            hand_written(tf.constant(arc)),
+            gradients(lambda arc=arc: reference_tf(cell, space, arc, x, state, m_x, m_s)),
+        ]
         for got, want in zip(*grads):
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-4, atol=2e-5)
 

@@ -8,6 +8,8 @@ from keras_enas.layers import cell_blocks, micro_ops
 
 __all__ = [
     "combine_loose_ends",
+    "compute_all_nodes",
+    "recomputed",
     "OP_SELECTIONS",
     "SEP_KERNELS",
     "SharedMicroCell",
@@ -105,6 +107,50 @@ def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
     return nodes
 
 
+def compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5):
+    """All node tensors of one cell, every op computed and masked (`compute_all`).
+
+    Args:
+        inputs: the two cell inputs, `(B, H, W, F)` each.
+        input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
+        sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
+
+    Returns:
+        The `N + 2` node tensors, the two inputs first.
+    """
+    filters = inputs[1].shape[-1]
+    per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
+    per_node = _unstack_nested(
+        (micro_ops.select_sep_weights(op_ids, sep3, sep5), micro_ops.op_masks(op_ids, filters))
+    )
+    nodes = list(inputs)
+    for j, ids in enumerate(per_node_ids):
+        stacked = tf.stack(nodes, axis=3)  # (B, H, W, j + 2, F)
+        chosen = tf.gather(stacked, ids, axis=3)  # (B, H, W, 2, F)
+        stacks, masks = per_node[j]
+        x = tf.reshape(chosen, [-1, *chosen.shape[1:3], 2 * filters])
+        nodes.append(micro_ops.compute_all_pair(x, stacks, masks))
+    return nodes
+
+
+def recomputed(function, tensors):
+    """`function(tensors)`, its activations recomputed in the backward pass, not kept.
+
+    Gradient checkpointing (`tf.recompute_grad`): the forward pass keeps only the
+    inputs (`tensors`, a nested structure of float tensors) and the output; the
+    backward pass runs `function` again to differentiate it. `function` must be a
+    pure function of `tensors` (and of tensors it closes over, which get no
+    gradient): no random ops, no state updates; the shared micro cell is one (its
+    BNs use batch statistics and update nothing).
+    """
+    flat = tf.nest.flatten(tensors)
+
+    def flat_function(*flat_tensors):
+        return function(tf.nest.pack_sequence_as(tensors, list(flat_tensors)))
+
+    return tf.recompute_grad(flat_function)(*flat)
+
+
 def combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon):
     """ReLU → the loose ends' 1×1 conv slices (the others masked to 0), summed → BN."""
     used = tf.one_hot(tf.reshape(input_ids, [-1]), len(nodes), dtype=kernel.dtype)
@@ -129,7 +175,9 @@ def _any_width(tensor, static_dims):
     return tf.TensorSpec(shape[:static_dims] + [None] * (len(shape) - static_dims), tensor.dtype)
 
 
-def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
+def traced_switch_case_cell(
+    inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon, recompute=False
+):
     """A whole `switch_case` cell as ONE function, traced once for every cell of the network.
 
     The function is traced for inputs of any batch, height, width and width F (only
@@ -145,6 +193,8 @@ def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma
         input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
         sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
         kernel, gamma, beta, epsilon: the output 1×1 conv `(N + 2, F, F)` and its BN.
+        recompute: whether the backward pass recomputes the cell (`recomputed`)
+            instead of keeping its activations.
 
     Returns:
         `(B, H, W, F)`, with the static shape of `inputs[1]`.
@@ -167,7 +217,13 @@ def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma
     if key not in _CELL_FUNCTIONS:  # one ConcreteFunction: one forward/backward pair too
         _CELL_FUNCTIONS[key] = _switch_case_cell.get_concrete_function(*specs, float(epsilon))
     function = _CELL_FUNCTIONS[key]
-    out = function(*args, float(epsilon))
+    if recompute:  # the ids get no gradient: closed over, not watched
+        floats = (list(inputs), sep3, sep5, kernel, gamma, beta)
+        out = recomputed(
+            lambda f: function(f[0], input_ids, op_ids, *f[1:], float(epsilon)), floats
+        )
+    else:
+        out = function(*args, float(epsilon))
     out.set_shape(inputs[1].shape)
     return out
 
@@ -208,6 +264,10 @@ class SharedMicroCell(keras.layers.Layer):
             2× faster on uniform arcs; "compute_all" compiles under XLA.
         weight_sharing: `"fine"` (default, the original code's: per node, slot
             and input) or `"coarse"` (per node and input).
+        recompute: if True, the backward pass recomputes the cell's activations
+            instead of keeping them from the forward pass (gradient checkpointing per
+            cell): the same gradients, less peak memory, a longer step (README,
+            "Recomputing the cells").
         **kwargs: `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -236,6 +296,7 @@ class SharedMicroCell(keras.layers.Layer):
         cell_index=0,
         op_selection="compute_all",
         weight_sharing="fine",
+        recompute=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -254,7 +315,7 @@ class SharedMicroCell(keras.layers.Layer):
         self.num_nodes, self.filters = int(num_nodes), int(filters)
         self.layout = _as_layout(token_layout, self.num_nodes)
         self.cell_index, self.op_selection = int(cell_index), op_selection
-        self.weight_sharing = weight_sharing
+        self.weight_sharing, self.recompute = weight_sharing, bool(recompute)
         inputs_per_node = np.arange(2, self.num_nodes + 2)  # node b reads one of b nodes
         slots = 2 if weight_sharing == "fine" else 1  # coarse: slots x, y share rows
         starts = np.concatenate([[0], np.cumsum(slots * inputs_per_node)[:-1]])
@@ -342,21 +403,7 @@ class SharedMicroCell(keras.layers.Layer):
         sep3, sep5 = self.gather_sep_weights(input_ids)
         if self.op_selection == "switch_case":
             return switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5)
-        per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
-        per_node = _unstack_nested(
-            (
-                micro_ops.select_sep_weights(op_ids, sep3, sep5),
-                micro_ops.op_masks(op_ids, self.filters),
-            )
-        )
-        nodes = list(inputs)
-        for j in range(self.num_nodes):
-            stacked = tf.stack(nodes, axis=3)  # (B, H, W, j + 2, F)
-            chosen = tf.gather(stacked, per_node_ids[j], axis=3)  # (B, H, W, 2, F)
-            stacks, masks = per_node[j]
-            x = tf.reshape(chosen, [-1, *chosen.shape[1:3], 2 * self.filters])
-            nodes.append(micro_ops.compute_all_pair(x, stacks, masks))
-        return nodes
+        return compute_all_nodes(list(inputs), input_ids, op_ids, sep3, sep5)
 
     def combine(self, nodes, arc):
         """ReLU → per-node 1×1 conv slices of the loose ends, summed → BN."""
@@ -367,22 +414,22 @@ class SharedMicroCell(keras.layers.Layer):
         )
 
     def call(self, inputs, arc):
-        if self.op_selection == "compute_all":
-            return self.combine(self.node_outputs(inputs, arc), arc)
         input_ids, op_ids = self.decode_arc(arc)
         sep3, sep5 = self.gather_sep_weights(input_ids)
         norm = self.combine_norm
-        return traced_switch_case_cell(
-            list(inputs),
-            input_ids,
-            op_ids,
-            sep3,
-            sep5,
-            self.combine_kernel.value,
-            norm.gamma.value,
-            norm.beta.value,
-            norm.epsilon,
-        )
+        combine = (self.combine_kernel.value, norm.gamma.value, norm.beta.value)
+        if self.op_selection == "switch_case":
+            return traced_switch_case_cell(
+                list(inputs), input_ids, op_ids, sep3, sep5, *combine, norm.epsilon, self.recompute
+            )
+
+        def cell(floats):  # compute_all: a pure function of the inputs and gathered weights
+            inputs, sep3, sep5, *combine = floats
+            nodes = compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5)
+            return combine_loose_ends(nodes, input_ids, *combine, norm.epsilon)
+
+        floats = (list(inputs), sep3, sep5, *combine)
+        return recomputed(cell, floats) if self.recompute else cell(floats)
 
     def compute_output_shape(self, input_shape):
         return input_shape[1][:-1] + (self.filters,)
@@ -396,4 +443,5 @@ class SharedMicroCell(keras.layers.Layer):
             "cell_index": self.cell_index,
             "op_selection": self.op_selection,
             "weight_sharing": self.weight_sharing,
+            "recompute": self.recompute,
         }

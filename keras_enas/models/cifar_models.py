@@ -44,6 +44,13 @@ def macro_options(child, final=False, jit_compile=False):
             "previous layer alone, so there is no input to share by). Received: "
             f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
         )
+    if not final and child.recompute_cells:
+        raise ValueError(  # Keras BN layers update their moving statistics: not pure
+            "Recomputing the cells (--child_recompute_cells) is for the micro search "
+            "only; the macro search's layers update batch-norm statistics, which a "
+            "recomputation would apply twice. Received: recompute_cells=True with "
+            "the macro space; expected False"
+        )
     return dict(filters=child.filters, dropout=child.dropout)
 
 
@@ -62,6 +69,7 @@ def micro_options(child, final=False, jit_compile=False):
             else ("compute_all" if jit_compile else "switch_case")
         )
         options["weight_sharing"] = child.weight_sharing
+        options["recompute_cells"] = child.recompute_cells
     else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
         options["drop_path_keep_prob"] = None if keep >= 1.0 else keep

@@ -64,6 +64,10 @@ class SharedMicroCNN(keras.Model):
         op_selection: see `SharedMicroCell`.
         weight_sharing: `"fine"` (per node, slot and input, as the original code)
             or `"coarse"` (per node and input); see `SharedMicroCell`.
+        recompute_cells: if True, every cell's activations are recomputed in the
+            backward pass instead of kept (gradient checkpointing per cell): the
+            same gradients with less peak memory and a longer step; see
+            `SharedMicroCell`.
         seed: int seed of the dropout masks.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
@@ -96,6 +100,7 @@ class SharedMicroCNN(keras.Model):
         num_classes=10,
         op_selection="compute_all",
         weight_sharing="fine",
+        recompute_cells=False,
         seed=None,
         **kwargs,
     ):
@@ -131,6 +136,7 @@ class SharedMicroCNN(keras.Model):
                     int(reduce),
                     op_selection,
                     weight_sharing,
+                    recompute=recompute_cells,
                     name=f"cell_{layer_id}",
                 )
             )
@@ -175,6 +181,7 @@ class SharedMicroCNN(keras.Model):
             "num_classes": self.num_classes,
             "op_selection": self.cells[0].op_selection,
             "weight_sharing": self.cells[0].weight_sharing,
+            "recompute_cells": self.cells[0].recompute,
             "seed": self.dropout.seed,
         }
 
