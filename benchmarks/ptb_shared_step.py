@@ -4,6 +4,10 @@ Each size runs in its own subprocess so that its peak RSS is its own.
 
     python benchmarks/ptb_shared_step.py --sizes small,paper --steps 10
     python benchmarks/ptb_shared_step.py --sizes paper,paper_per_input --steps 3
+    python benchmarks/ptb_shared_step.py --sizes paper_per_input --steps 3 --malloc_default
+
+The worker pins glibc's mmap threshold as the programs do (`keras_enas/run/malloc.py`);
+`--malloc_default` leaves it dynamic, for comparison.
 """
 
 import argparse
@@ -115,10 +119,19 @@ def main():
     parser.add_argument("--sizes", default="small", help=f"Comma-separated, among {sorted(SIZES)}.")
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per arc mode.")
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step.")
+    parser.add_argument(
+        "--malloc_default",
+        action="store_true",
+        help="Leave glibc's mmap threshold dynamic (the programs pin it: run/malloc.py).",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_size(args.worker, args.steps, args.jit_compile)))
+        from keras_enas.run import malloc
+
+        pinned = False if args.malloc_default else malloc.pin_mmap_threshold()
+        result = run_size(args.worker, args.steps, args.jit_compile)
+        print(json.dumps(dict(result, mmap_threshold_pinned=pinned)))
         return
     sizes = [s for s in args.sizes.split(",") if s]
     unknown = set(sizes) - set(SIZES)
@@ -128,6 +141,7 @@ def main():
     for size in sizes:
         cmd = [sys.executable, __file__, "--worker", size, "--steps", str(args.steps)]
         cmd += ["--jit_compile"] if args.jit_compile else []
+        cmd += ["--malloc_default"] if args.malloc_default else []
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env["PYTHONPATH"] = os.pathsep.join(
             [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")]

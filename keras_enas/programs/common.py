@@ -5,7 +5,7 @@ import sys
 
 from absl import app, flags
 
-from keras_enas.run import quiet
+from keras_enas.run import malloc, quiet
 
 __all__ = ["define_search_dry_run", "disk_error_message", "start"]
 
@@ -32,6 +32,7 @@ def start(doc, define_flags, run, flag_values=flags.FLAGS):
     sys.modules["__main__"].__doc__ = doc
 
     def quiet_run(argv):
+        malloc.pin_mmap_threshold()  # freed step temporaries leave RSS (run/malloc.py)
         quiet.quiet_tensorflow(flag_values["verbosity"].value)
         return _run_reporting_disk_errors(run, argv)
 
