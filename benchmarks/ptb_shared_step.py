@@ -4,10 +4,10 @@ Each size runs in its own subprocess so that its peak RSS is its own.
 
     python benchmarks/ptb_shared_step.py --sizes small,paper --steps 10
     python benchmarks/ptb_shared_step.py --sizes paper,paper_per_input --steps 3
-    python benchmarks/ptb_shared_step.py --sizes paper_per_input --steps 3 --malloc_default
+    python benchmarks/ptb_shared_step.py --sizes paper_per_input --steps 3 --pin_mmap_threshold
 
-The worker pins glibc's mmap threshold as the programs do (`keras_enas/run/malloc.py`);
-`--malloc_default` leaves it dynamic, for comparison.
+`--pin_mmap_threshold` pins glibc's mmap threshold in the worker, as the programs' flag of
+that name does (`keras_enas/run/malloc.py`): less peak RSS for a slower step.
 """
 
 import argparse
@@ -120,16 +120,16 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="Timed steps per arc mode.")
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step.")
     parser.add_argument(
-        "--malloc_default",
+        "--pin_mmap_threshold",
         action="store_true",
-        help="Leave glibc's mmap threshold dynamic (the programs pin it: run/malloc.py).",
+        help="Pin glibc's mmap threshold, as the programs' --pin_mmap_threshold does.",
     )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         from keras_enas.run import malloc
 
-        pinned = False if args.malloc_default else malloc.pin_mmap_threshold()
+        pinned = malloc.pin_mmap_threshold() if args.pin_mmap_threshold else False
         result = run_size(args.worker, args.steps, args.jit_compile)
         print(json.dumps(dict(result, mmap_threshold_pinned=pinned)))
         return
@@ -141,7 +141,7 @@ def main():
     for size in sizes:
         cmd = [sys.executable, __file__, "--worker", size, "--steps", str(args.steps)]
         cmd += ["--jit_compile"] if args.jit_compile else []
-        cmd += ["--malloc_default"] if args.malloc_default else []
+        cmd += ["--pin_mmap_threshold"] if args.pin_mmap_threshold else []
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env["PYTHONPATH"] = os.pathsep.join(
             [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")]

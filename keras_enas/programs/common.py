@@ -27,12 +27,23 @@ def start(doc, define_flags, run, flag_values=flags.FLAGS):
     """
     before = set(flag_values)
     define_flags()
+    flags.DEFINE_boolean(
+        "pin_mmap_threshold",
+        False,
+        "Pin glibc's mmap threshold at 128 KiB, so that freed step temporaries leave "
+        "RSS instead of staying in the heap: less peak memory for a slower step "
+        "(PTB paper size, per (node, input): 2.42 instead of 2.59-2.66 GiB, the step "
+        "1.17x longer; README, 'Issue #14, fifth pass'). A MALLOC_MMAP_THRESHOLD_ "
+        "set in the environment wins.",
+        flag_values=flag_values,
+    )
     for name in sorted(set(flag_values) - before):
         flag_values.register_key_flag_for_module(sys.argv[0], flag_values[name])
     sys.modules["__main__"].__doc__ = doc
 
     def quiet_run(argv):
-        malloc.pin_mmap_threshold()  # freed step temporaries leave RSS (run/malloc.py)
+        if flag_values["pin_mmap_threshold"].value:  # memory for speed (run/malloc.py)
+            malloc.pin_mmap_threshold()
         quiet.quiet_tensorflow(flag_values["verbosity"].value)
         return _run_reporting_disk_errors(run, argv)
 

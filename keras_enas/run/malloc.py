@@ -17,10 +17,11 @@ def pin_mmap_threshold(threshold=MMAP_THRESHOLD_BYTES):
     glibc raises its threshold to the size of every large block freed, so after the
     first train step the per-step temporaries (e.g. the PTB search's 256–512 KiB BPTT
     records) come from the heap, whose freed pages stay resident. A fixed threshold
-    maps them directly and unmaps them when freed: at PTB paper size, per (node,
-    input), peak RSS −128 MiB at equal step time (README, "Issue #14, fifth pass").
-    The programs call it at start; a `MALLOC_MMAP_THRESHOLD_` already set by the
-    user is left alone.
+    maps them directly and unmaps them when freed, at the cost of a system call and
+    page faults per block: at PTB paper size, per (node, input), peak RSS 2,418–2,426
+    instead of 2,589–2,658 MiB, the step 1.17x longer (README, "Issue #14, fifth
+    pass"). The programs call it with `--pin_mmap_threshold`; a
+    `MALLOC_MMAP_THRESHOLD_` already set by the user is left alone.
 
     Args:
         threshold: int bytes, > 0.
