@@ -108,16 +108,7 @@ def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
 
 
 def compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5):
-    """All node tensors of one cell, every op computed and masked (`compute_all`).
-
-    Args:
-        inputs: the two cell inputs, `(B, H, W, F)` each.
-        input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
-        sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
-
-    Returns:
-        The `N + 2` node tensors, the two inputs first.
-    """
+    """`switch_case_nodes` (same arguments and result), every op computed and masked."""
     filters = inputs[1].shape[-1]
     per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
     per_node = _unstack_nested(
@@ -175,9 +166,7 @@ def _any_width(tensor, static_dims):
     return tf.TensorSpec(shape[:static_dims] + [None] * (len(shape) - static_dims), tensor.dtype)
 
 
-def traced_switch_case_cell(
-    inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon, recompute=False
-):
+def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
     """A whole `switch_case` cell as ONE function, traced once for every cell of the network.
 
     The function is traced for inputs of any batch, height, width and width F (only
@@ -193,8 +182,6 @@ def traced_switch_case_cell(
         input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
         sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
         kernel, gamma, beta, epsilon: the output 1×1 conv `(N + 2, F, F)` and its BN.
-        recompute: whether the backward pass recomputes the cell (`recomputed`)
-            instead of keeping its activations.
 
     Returns:
         `(B, H, W, F)`, with the static shape of `inputs[1]`.
@@ -217,13 +204,7 @@ def traced_switch_case_cell(
     if key not in _CELL_FUNCTIONS:  # one ConcreteFunction: one forward/backward pair too
         _CELL_FUNCTIONS[key] = _switch_case_cell.get_concrete_function(*specs, float(epsilon))
     function = _CELL_FUNCTIONS[key]
-    if recompute:  # the ids get no gradient: closed over, not watched
-        floats = (list(inputs), sep3, sep5, kernel, gamma, beta)
-        out = recomputed(
-            lambda f: function(f[0], input_ids, op_ids, *f[1:], float(epsilon)), floats
-        )
-    else:
-        out = function(*args, float(epsilon))
+    out = function(*args, float(epsilon))
     out.set_shape(inputs[1].shape)
     return out
 
@@ -418,13 +399,13 @@ class SharedMicroCell(keras.layers.Layer):
         sep3, sep5 = self.gather_sep_weights(input_ids)
         norm = self.combine_norm
         combine = (self.combine_kernel.value, norm.gamma.value, norm.beta.value)
-        if self.op_selection == "switch_case":
-            return traced_switch_case_cell(
-                list(inputs), input_ids, op_ids, sep3, sep5, *combine, norm.epsilon, self.recompute
-            )
 
-        def cell(floats):  # compute_all: a pure function of the inputs and gathered weights
-            inputs, sep3, sep5, *combine = floats
+        def cell(floats):  # a pure function of the inputs and gathered weights; the ids
+            inputs, sep3, sep5, *combine = floats  # are closed over (no gradient)
+            if self.op_selection == "switch_case":
+                return traced_switch_case_cell(
+                    inputs, input_ids, op_ids, sep3, sep5, *combine, norm.epsilon
+                )
             nodes = compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5)
             return combine_loose_ends(nodes, input_ids, *combine, norm.epsilon)
 
