@@ -57,3 +57,86 @@ def test_pinned_threshold_returns_freed_blocks_to_the_system(monkeypatch):
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     assert malloc.pin_mmap_threshold() is True
     assert ctypes.CDLL(None).mallopt(-3, malloc.MMAP_THRESHOLD_BYTES) == 1
+
+
+_GLIBC = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+    reason="glibc's malloc_trim and /proc are Linux/glibc only",
+)
+
+
+@_GLIBC
+def test_release_free_heap_returns_scattered_free_blocks():
+    """Small blocks freed between live ones stay resident until `release_free_heap`."""
+    code = """
+import ctypes
+from keras_enas.run import malloc
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+rss = lambda: int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])
+start = rss()
+blocks = [libc.malloc(2048) for _ in range(40_000)]  # ~80 MiB of small blocks, in the heap
+for b in blocks: ctypes.memset(b, 1, 2048)
+for i, b in enumerate(blocks):  # every 16th stays: 30 KiB holes between live blocks
+    if i % 16: libc.free(b)
+freed = rss() - start
+print(freed, int(malloc.release_free_heap()), freed - (rss() - start))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    kept, released, returned = map(int, out.stdout.split())
+    assert kept > 60_000  # KiB still resident after free()
+    assert released == 1
+    assert returned > 40_000  # and given back by the trim (whole pages in the holes)
+
+
+class _Counted:
+    """A stand-in compiled function: counts calls and (like a tf.function) traces."""
+
+    def __init__(self):
+        self.calls, self.traces = 0, 0
+
+    def __call__(self, retrace=False):
+        self.calls += 1
+        self.traces += self.calls == 1 or retrace
+        return self.calls
+
+    def experimental_get_tracing_count(self):
+        return self.traces
+
+
+def test_released_after_compile_trims_after_each_compile_only(monkeypatch):
+    trims = []
+    monkeypatch.setattr(malloc, "release_free_heap", lambda: trims.append(1) or True)
+    function = _Counted()
+    wrapped = malloc.released_after_compile(function)
+    assert malloc.released_after_compile(wrapped) is wrapped
+    assert malloc.released_after_compile(None) is None
+    assert [wrapped() for _ in range(3)] == [1, 2, 3]
+    assert len(trims) == 1  # the first call compiled; the next two did not
+    wrapped(retrace=True)
+    wrapped()
+    assert len(trims) == 2  # a new trace is a new compile
+    assert wrapped.experimental_get_tracing_count() == 2  # the function's own attributes
+    plain = malloc.released_after_compile(lambda: "out")  # a Keras step: no trace count
+    assert [plain(), plain()] == ["out", "out"]
+    assert len(trims) == 3
+
+
+def test_keras_models_compile_functions_are_wrapped():
+    import keras
+    import numpy as np
+
+    class Model(malloc.ReleasesHeapAfterCompile, keras.Sequential):
+        pass
+
+    model = Model([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    for function in (model.train_function, model.test_function, model.predict_function):
+        assert isinstance(function, malloc._ReleasedAfterCompile)
+        assert function._traces != -1  # called, and trimmed after it compiled
+    assert model.make_train_function() is model.train_function

@@ -15,13 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_enas import distribute, precision
-from keras_enas.run import nonfinite
+from keras_enas.run import malloc, nonfinite
 from keras_enas.search_spaces.space import SearchSpace
 
 __all__ = ["ENASSearch"]
 
 
-class ENASSearch(distribute.BuiltBeforeFit, keras.Model):
+class ENASSearch(malloc.ReleasesHeapAfterCompile, distribute.BuiltBeforeFit, keras.Model):
     """Base class: the child/controller alternation, independent of the task.
 
     Subclasses implement `child_loss(x, y, arc, training)` and `reward(arc)`.
@@ -243,7 +243,7 @@ class ENASSearch(distribute.BuiltBeforeFit, keras.Model):
             jit = self.jit_compile is True
 
             def compiled(fn):
-                return tf.function(fn, jit_compile=jit)
+                return malloc.released_after_compile(tf.function(fn, jit_compile=jit))
 
             # In a replica context: optimizers built under a strategy update only there.
             run = self.distribute_strategy.run

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from keras_enas import distribute, precision
 from keras_enas.layers import cell_blocks
-from keras_enas.run import nonfinite
+from keras_enas.run import malloc, nonfinite
 
 __all__ = ["ClassifierTrainer", "FinalTestLabels"]
 
@@ -15,7 +15,7 @@ def _cross_entropy(y, logits):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
 
 
-class ClassifierTrainer(distribute.BuiltBeforeFit, keras.Model):
+class ClassifierTrainer(malloc.ReleasesHeapAfterCompile, distribute.BuiltBeforeFit, keras.Model):
     """Final training of a fixed CNN (reference §4.1): CE + aux + λ·Σw², clipped SGD.
 
     Each step minimises `CE(logits) + aux_weight · CE(aux_logits) + l2 · Σw²` (Σ over

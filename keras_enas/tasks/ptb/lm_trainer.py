@@ -6,13 +6,14 @@ import tensorflow as tf
 
 from keras_enas import distribute, precision
 from keras_enas.layers import tied_softmax
+from keras_enas.run import malloc
 
 __all__ = ["LMTrainer", "REDUCTIONS"]
 
 REDUCTIONS = ("sum_over_time", "mean")
 
 
-class LMTrainer(distribute.BuiltBeforeFit, keras.Model):
+class LMTrainer(malloc.ReleasesHeapAfterCompile, distribute.BuiltBeforeFit, keras.Model):
     """Final training of a fixed LM (reference §4.2): SGD, carried state, regularisers, ASGD.
 
     Each step minimises `s · (loss + slowness · mean_{b,t} ‖h_t − h_{t−1}‖²
