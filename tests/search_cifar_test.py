@@ -21,15 +21,18 @@ def _batch(images, labels):
 
 
 @pytest.mark.parametrize(
-    "space_name,weight_sharing,recompute_cells",
+    "space_name,weight_sharing,recompute_cells,sep_conv_recompute",
     [
-        ("macro", "fine", False),
-        ("micro", "fine", False),
-        ("micro", "coarse", False),
-        ("micro", "coarse", True),
+        ("macro", "fine", False, "elementwise"),
+        ("micro", "fine", False, "elementwise"),
+        ("micro", "coarse", False, "none"),
+        ("micro", "coarse", True, "elementwise"),
+        ("micro", "coarse", False, "depthwise"),
     ],
 )
-def test_one_trace_serves_every_arc(space_name, weight_sharing, recompute_cells):
+def test_one_trace_serves_every_arc(
+    space_name, weight_sharing, recompute_cells, sep_conv_recompute
+):
     child = CIFARChildConfig(
         num_layers=3,
         filters=4,
@@ -38,6 +41,7 @@ def test_one_trace_serves_every_arc(space_name, weight_sharing, recompute_cells)
         op_selection="auto",
         weight_sharing=weight_sharing,
         recompute_cells=recompute_cells,
+        sep_conv_recompute=sep_conv_recompute,
     )
     config = dataclasses.replace(tiny_search_config(child=child), search_space=space_name)
     search = run_cifar.build_cifar_search(config, _data(), MEAN, STD)
@@ -45,6 +49,7 @@ def test_one_trace_serves_every_arc(space_name, weight_sharing, recompute_cells)
         assert search.child.cells[0].op_selection == "switch_case"
         assert search.child.cells[0].weight_sharing == weight_sharing
         assert all(cell.recompute == recompute_cells for cell in search.child.cells)
+        assert all(c.sep_conv_recompute == sep_conv_recompute for c in search.child.cells)
     traces = {"child": 0, "controller": 0}
 
     def child_step(x, y, arc):
@@ -120,10 +125,12 @@ def test_macro_search_refuses_coarse_weight_sharing():
         run_cifar.build_cifar_search(config, _data(), MEAN, STD)
 
 
-def test_macro_search_refuses_recomputed_cells():
-    child = CIFARChildConfig(num_layers=3, filters=4, recompute_cells=True)
+@pytest.mark.parametrize("option", [("recompute_cells", True), ("sep_conv_recompute", "depthwise")])
+def test_macro_search_refuses_recomputation(option):
+    child = CIFARChildConfig(num_layers=3, filters=4, **dict([option]))
     config = dataclasses.replace(tiny_search_config(child=child), search_space="macro")
-    with pytest.raises(ValueError, match="micro search only.*recompute_cells=True"):
+    flag, value = option
+    with pytest.raises(ValueError, match=f"--child_{flag}.*micro search only.*{flag}='?{value}"):
         run_cifar.build_cifar_search(config, _data(), MEAN, STD)
 
 

@@ -5,7 +5,11 @@ import pytest
 import tensorflow as tf
 
 from keras_enas.layers import cell_blocks, micro_ops
-from keras_enas.layers.shared_micro_cell import SharedMicroCell
+from keras_enas.layers.shared_micro_cell import (
+    SharedMicroCell,
+    combine_gathered_loose_ends,
+    combine_loose_ends,
+)
 from keras_enas.search_spaces.micro import MICRO_OPS, MicroSpace
 
 SPACE = MicroSpace(num_nodes=5)
@@ -69,7 +73,7 @@ def test_only_sampled_ops_and_chosen_input_rows_get_gradient(
         assert nonzero == expected, banks[i].name
     decoded = SPACE.decode(arc)
     loose = (decoded.normal, decoded.reduce)[cell_index].loose_ends
-    combine = np.abs(grads[-1].numpy()).sum(axis=(1, 2))
+    combine = np.abs(tf.convert_to_tensor(grads[-1]).numpy()).sum(axis=(1, 2))
     assert set(np.flatnonzero(combine > 0)) == set(loose)
 
 
@@ -100,6 +104,44 @@ def test_loose_end_masking_equals_concat_of_loose_ends():
             cell.combine(nodes, arc).numpy(), direct.numpy(), rtol=1e-4, atol=1e-4
         )
     assert len(seen) > 1
+
+
+def test_gathered_loose_ends_equal_the_masked_concat_with_gradients():
+    """`switch_case` cells' combine (gather k loose ends) = the static masked concat,
+    in value and in the gradients of every node and weight (graph mode), for arcs
+    whose loose ends include unread cell inputs."""
+    rng = np.random.default_rng(7)
+    nodes = [tf.constant(rng.normal(size=(3, 6, 6, F)), tf.float32) for _ in range(7)]
+    kernel = tf.constant(rng.normal(size=(7, F, F)), tf.float32)
+    gamma = tf.constant(rng.normal(size=(F,)) + 1.0, tf.float32)
+    beta = tf.constant(rng.normal(size=(F,)), tf.float32)
+    probe = tf.constant(rng.normal(size=(3, 6, 6, F)), tf.float32)
+
+    def loss_and_grads(combine, input_ids):
+        with tf.GradientTape() as tape:
+            tape.watch([nodes, kernel, gamma, beta])
+            out = combine(nodes, input_ids, kernel, gamma, beta, 1e-3)
+            loss = tf.reduce_sum(out * probe)
+        grads = tape.gradient(loss, [nodes, kernel, gamma, beta])
+        return [loss, *(tf.convert_to_tensor(g) for g in tf.nest.flatten(grads))]
+
+    positions = SPACE.token_layout()["input_positions"][0]  # (N, 2)
+    chain = SPACE.random_arc(rng)
+    chain[positions] = np.arange(1, 6)[:, None]  # node j reads node j + 1: 0 is unread
+    seen = set()
+    for arc in [chain] + [SPACE.random_arc(rng) for _ in range(5)]:
+        input_ids = tf.constant(np.asarray(arc)[positions])
+        loose = SPACE.decode(arc).normal.loose_ends
+        seen.add(len(loose) > 1 and min(loose) < 2)  # an unread input among several
+        masked, gathered = (
+            tf.function(loss_and_grads)(combine, input_ids)
+            for combine in (combine_loose_ends, combine_gathered_loose_ends)
+        )
+        for a, b in zip(masked, gathered):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+        for i in set(range(7)) - set(loose):  # nodes some node reads get nothing here
+            assert not np.any(gathered[1 + i].numpy())
+    assert seen == {True, False}
 
 
 @pytest.mark.parametrize("weight_sharing", ["fine", "coarse"])
@@ -141,8 +183,9 @@ def test_compute_all_equals_switch_case_on_same_weights(weight_sharing):
             np.testing.assert_allclose(g_fast, g_switch, rtol=1e-3, atol=1e-4)
 
 
-def _recompute_pair(op_selection, weight_sharing):
-    """Two cells with the same weights, the second recomputing its activations."""
+def _recompute_pair(op_selection, weight_sharing, option=("recompute", True)):
+    """Two cells with the same weights: the first keeps every activation, the second
+    recomputes some (`option`: a `SharedMicroCell` argument and its value)."""
     kept, recomputed = (
         SharedMicroCell(
             5,
@@ -151,9 +194,9 @@ def _recompute_pair(op_selection, weight_sharing):
             cell_index=1,
             op_selection=op_selection,
             weight_sharing=weight_sharing,
-            recompute=recompute,
+            **options,
         )
-        for recompute in (False, True)
+        for options in ({"sep_conv_recompute": "none"}, dict([option]))
     )
     inputs = _inputs(5)
     kept(inputs, SPACE.random_arc(0))
@@ -173,12 +216,20 @@ def _loss_and_grads(cell, inputs, arc, probe):
 
 
 @pytest.mark.parametrize(
+    "option",
+    [
+        ("recompute", True),
+        ("sep_conv_recompute", "elementwise"),
+        ("sep_conv_recompute", "depthwise"),
+    ],
+)
+@pytest.mark.parametrize(
     "op_selection,weight_sharing",
     [("compute_all", "fine"), ("switch_case", "fine"), ("switch_case", "coarse")],
 )
-def test_recompute_gives_the_same_loss_and_gradients(op_selection, weight_sharing):
-    """Gradient checkpointing per cell changes memory, not the gradients (graph mode)."""
-    kept, recomputed, inputs = _recompute_pair(op_selection, weight_sharing)
+def test_recompute_gives_the_same_loss_and_gradients(op_selection, weight_sharing, option):
+    """Recomputing (cells, or sep convs) changes memory, not the gradients (graph mode)."""
+    kept, recomputed, inputs = _recompute_pair(op_selection, weight_sharing, option)
     rng = np.random.default_rng(6)
     probe = tf.constant(rng.normal(size=(3, 6, 6, F)), tf.float32)
     step = tf.function(_loss_and_grads)
@@ -220,6 +271,64 @@ def test_recompute_runs_the_cell_again_in_the_backward_pass(op_selection):
     assert runs == [1, 2]
 
 
+def _kept_activations(x, stacks, recompute):
+    """Ops whose `x`-shaped outputs `sep_conv`'s backward pass reads from its forward."""
+
+    def loss_and_grads(x, stacks):
+        with tf.GradientTape() as tape:
+            tape.watch([x, stacks])
+            loss = tf.reduce_sum(micro_ops.sep_conv(x, stacks, recompute) ** 2)
+        return tape.gradient(loss, [x, stacks])
+
+    ops = tf.function(loss_and_grads).get_concrete_function(x, stacks).graph.get_operations()
+    backward = next(i for i, op in enumerate(ops) if op.name.startswith("gradient_tape/"))
+    forward = set(ops[:backward])  # graph ops are listed in creation order
+    read = {t.ref() for op in ops[backward:] for t in op.inputs}
+    return sorted(
+        t.op.type
+        for t in (r.deref() for r in read)
+        if t.op in forward
+        and t.shape == x.shape
+        and t.op.type in ("Relu", "DepthwiseConv2dNative", "Conv2D")
+    )
+
+
+def test_recomputed_sep_conv_keeps_fewer_activations_and_gives_the_same_gradients():
+    """The registered gradients keep 6 activations per sep conv (2 ReLU, 2 depthwise,
+    2 pointwise outputs); "elementwise" keeps the 4 conv outputs, "depthwise" the 2
+    pointwise ones; the gradients stay the same."""
+    rng = np.random.default_rng(8)
+    x = tf.constant(rng.normal(size=(4, 8, 8, F)), tf.float32)
+    stacks = [
+        tuple(
+            tf.constant(a, tf.float32)
+            for a in (
+                rng.normal(size=(5, 5, F)),
+                rng.normal(size=(F, F)),
+                rng.normal(size=(F,)) + 1.0,
+                rng.normal(size=(F,)),
+            )
+        )
+        for _ in range(2)
+    ]
+    convs = ["Conv2D"] * 2 + ["DepthwiseConv2dNative"] * 2
+    assert _kept_activations(x, stacks, "none") == convs + ["Relu"] * 2
+    assert _kept_activations(x, stacks, "elementwise") == convs
+    assert _kept_activations(x, stacks, "depthwise") == ["Conv2D"] * 2
+    probe = tf.constant(rng.normal(size=(4, 8, 8, F)), tf.float32)
+
+    @tf.function
+    def grads(recompute):
+        with tf.GradientTape() as tape:
+            tape.watch([x, stacks])
+            loss = tf.reduce_sum(micro_ops.sep_conv(x, stacks, recompute) * probe)
+        return [loss, *tf.nest.flatten(tape.gradient(loss, [x, stacks]))]
+
+    for recompute in ("elementwise", "depthwise"):
+        for kept, recomputed in zip(grads("none"), grads(recompute)):
+            np.testing.assert_allclose(kept.numpy(), recomputed.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_each_op_alone_matches_its_definition():
     """Node 2 = op(input 1) + op(input 1) for every op; the cell output is node 2's."""
     inputs = _inputs(3)
@@ -248,6 +357,8 @@ def test_bad_arguments_raise():
         SharedMicroCell(5, F, SPACE, weight_sharing="slot")
     with pytest.raises(ValueError, match="cell_index"):
         SharedMicroCell(5, F, SPACE, cell_index=2)
+    with pytest.raises(ValueError, match="sep_conv_recompute='pointwise'"):
+        SharedMicroCell(5, F, SPACE, sep_conv_recompute="pointwise")
     with pytest.raises(ValueError, match="does not describe 3-node"):
         SharedMicroCell(3, F, SPACE)
     with pytest.raises(TypeError, match="token_layout"):

@@ -127,8 +127,22 @@ class CIFARChildConfig(Validated):
         "checkpointing per cell). The same gradients; at the search's "
         "default size with --child_weight_sharing=coarse, measured on "
         "2 CPU cores: the step's peak RSS 1.38 GB instead of 1.78 GB, "
-        "the step 1.36x longer (README, 'Recomputing the cells'). Off "
+        "the step 1.36x longer (README, 'Issue #14, fifth pass'). Off "
         "by default: speed first. The macro search does not have it.",
+    )
+    sep_conv_recompute: str = _field(
+        "elementwise",
+        "Micro search: what each shared sep conv's backward pass "
+        "recomputes instead of keeping. 'none': all 6 activations "
+        "kept (ReLU, depthwise and pointwise outputs of both stacks). "
+        "'elementwise': the ReLUs and the first BN are recomputed, 4 "
+        "kept. 'depthwise': the depthwise convs too, 2 kept. The same "
+        "gradients; at the search's default size with coarse sharing, "
+        "measured on 2 CPU cores, peak RSS and step time: see README, "
+        "'Issue #14, sixth pass'. Ignored with --child_recompute_cells; "
+        "the macro search keeps its activations ('depthwise' is refused "
+        "there).",
+        choices=("none", "elementwise", "depthwise"),
     )
     drop_path_keep_prob: float = _field(
         1.0,

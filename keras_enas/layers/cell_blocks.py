@@ -189,7 +189,7 @@ class FactorizedReduction(keras.layers.Layer):
     def call(self, x, training=None):
         # A 1×1 conv at stride 2 reads exactly x[:, ::2, ::2]; its gradient is a
         # strided conv's, where the subsampling slices' `StridedSliceGrad` was the
-        # slowest op of the CIFAR steps on CPU (README, "Where the time goes").
+        # slowest op of the CIFAR steps on CPU (README, "Where the time went").
         def conv(inputs, layer):
             kernel = tf.cast(layer.kernel, inputs.dtype)
             return tf.nn.conv2d(inputs, kernel, 2, "VALID")

@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras_enas.layers import cell_blocks, micro_ops
 
 __all__ = [
+    "combine_gathered_loose_ends",
     "combine_loose_ends",
     "compute_all_nodes",
     "recomputed",
@@ -53,14 +54,15 @@ def _he_normal(fan_in):
 
 
 def _node_list(inputs):
-    """A `TensorList` holding the two cell inputs, to which the node tensors are appended.
+    """A `TensorList` holding `inputs` (a cell's two inputs, to which the nodes are
+    appended as they are computed; or all the nodes, for the loose ends' gather).
 
     Reading a node by a tensor index (`TensorListGetItem`) neither copies nor stacks, and
     its gradient is a list with one item set; those lists add up item by item, unset
     items skipped, so each node's gradient is the sum of only what its readers sent. (A
     `gather` from the stacked nodes built a dense `(j + 2, B, H, W, F)` gradient with
     `UnsortedSegmentSum` per node and re-stacked the nodes every time: a fifth of the
-    shared step's kernel time; README, "Where the time goes".)
+    shared step's kernel time; README, "Where the time went".)
     """
     first = inputs[0]
     nodes = tf.raw_ops.EmptyTensorList(
@@ -80,13 +82,14 @@ def _read_node(nodes, index, like):
     return x
 
 
-def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
+def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5, sep_conv_recompute="none"):
     """All node tensors of one cell, each (node, slot) running only its op (`switch_case`).
 
     Args:
         inputs: the two cell inputs, `(B, H, W, F)` each.
         input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
         sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
+        sep_conv_recompute: `micro_ops.sep_conv`'s `recompute`.
 
     Returns:
         The `N + 2` node tensors, the two inputs first.
@@ -99,7 +102,10 @@ def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
         slots = _unstack_nested(per_node[j])  # per slot: (sep3, sep5, op_id)
         nodes.append(
             tf.add_n(
-                [micro_ops.switch_op(x, op_id, w3, w5) for x, (w3, w5, op_id) in zip(chosen, slots)]
+                [
+                    micro_ops.switch_op(x, op_id, w3, w5, sep_conv_recompute)
+                    for x, (w3, w5, op_id) in zip(chosen, slots)
+                ]
             )
         )
         if j + 1 < len(per_node_ids):  # the last node is read by no node
@@ -107,7 +113,7 @@ def switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5):
     return nodes
 
 
-def compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5):
+def compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5, sep_conv_recompute="none"):
     """`switch_case_nodes` (same arguments and result), every op computed and masked."""
     filters = inputs[1].shape[-1]
     per_node_ids = tf.unstack(input_ids)  # one op per tensor, not one slice per node
@@ -120,7 +126,7 @@ def compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5):
         chosen = tf.gather(stacked, ids, axis=3)  # (B, H, W, 2, F)
         stacks, masks = per_node[j]
         x = tf.reshape(chosen, [-1, *chosen.shape[1:3], 2 * filters])
-        nodes.append(micro_ops.compute_all_pair(x, stacks, masks))
+        nodes.append(micro_ops.compute_all_pair(x, stacks, masks, sep_conv_recompute))
     return nodes
 
 
@@ -151,10 +157,40 @@ def combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon):
     return cell_blocks.batch_stat_norm(out, gamma, beta, epsilon)
 
 
+def combine_gathered_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon):
+    """`combine_loose_ends` (same arguments and result), on the loose ends alone.
+
+    The k loose ends are gathered from a `TensorList` of the nodes (the others are
+    not copied), laid side by side along channels, and go through ReLU and one 1×1
+    conv with their k kernel slices, as the original gathers them. The backward pass
+    keeps one `(B, H, W, k·F)` tensor, not the ReLU of all `N + 2` nodes concatenated,
+    and the conv reads k·F channels, not (N + 2)·F. Shapes depend on k: not for XLA.
+    """
+    used = tf.reduce_max(tf.one_hot(tf.reshape(input_ids, [-1]), len(nodes), dtype=tf.int32), 0)
+    loose = tf.cast(tf.reshape(tf.where(tf.equal(used, 0)), [-1]), tf.int32)
+    shape, filters = tf.shape(nodes[0]), tf.shape(kernel)[-1]
+    chosen = tf.raw_ops.TensorListGather(
+        input_handle=_node_list(nodes),
+        indices=loose,
+        element_shape=shape,
+        element_dtype=nodes[0].dtype,
+    )  # (k, B, H, W, F)
+    # Relu after the transpose (in place on its copy): one kept tensor, read by both
+    # gradients, and nothing of size k·B·H·W·F kept only for its shape.
+    side_by_side = tf.nn.relu(tf.transpose(chosen, [1, 2, 3, 0, 4]))  # (B, H, W, k, F)
+    kernel = tf.reshape(tf.gather(kernel, loose), tf.stack([1, 1, -1, filters]))
+    out = tf.nn.conv2d(
+        tf.reshape(side_by_side, tf.concat([shape[:-1], [-1]], axis=0)), kernel, 1, "SAME"
+    )
+    return cell_blocks.batch_stat_norm(out, gamma, beta, epsilon)
+
+
 @tf.function(experimental_attributes={"_noinline": True})
-def _switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
-    nodes = switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5)
-    return combine_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon)
+def _switch_case_cell(
+    inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon, sep_conv_recompute
+):
+    nodes = switch_case_nodes(inputs, input_ids, op_ids, sep3, sep5, sep_conv_recompute)
+    return combine_gathered_loose_ends(nodes, input_ids, kernel, gamma, beta, epsilon)
 
 
 _CELL_FUNCTIONS = {}  # traced cells by argument specs
@@ -166,7 +202,9 @@ def _any_width(tensor, static_dims):
     return tf.TensorSpec(shape[:static_dims] + [None] * (len(shape) - static_dims), tensor.dtype)
 
 
-def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon):
+def traced_switch_case_cell(
+    inputs, input_ids, op_ids, sep3, sep5, kernel, gamma, beta, epsilon, sep_conv_recompute="none"
+):
     """A whole `switch_case` cell as ONE function, traced once for every cell of the network.
 
     The function is traced for inputs of any batch, height, width and width F (only
@@ -174,7 +212,7 @@ def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma
     stage share one trace, one gradient and one graph optimisation: at the search's
     default size 1 trace instead of 3 (one per stage shape): the step's graph about
     half (11.7 k nodes instead of 23.9 k), its first step about half as long; its peak
-    memory barely moved (README, "Where the time goes"). Not inlined, so Grappler
+    memory barely moved (README, "Where the time went"). Not inlined, so Grappler
     optimises the body once, not once per cell.
 
     Args:
@@ -182,6 +220,7 @@ def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma
         input_ids, op_ids: int32 `(N, 2)`, the cell's half of the arc.
         sep3, sep5: per stack, the gathered `(N, 2, ...)` rows of the weight banks.
         kernel, gamma, beta, epsilon: the output 1×1 conv `(N + 2, F, F)` and its BN.
+        sep_conv_recompute: `micro_ops.sep_conv`'s `recompute`.
 
     Returns:
         `(B, H, W, F)`, with the static shape of `inputs[1]`.
@@ -200,11 +239,12 @@ def traced_switch_case_cell(inputs, input_ids, op_ids, sep3, sep5, kernel, gamma
     specs = tf.nest.map_structure(
         lambda t: t if isinstance(t, tf.TensorSpec) else tf.TensorSpec(t.shape, t.dtype), specs
     )  # no tensor names in the specs: one key, one ConcreteFunction for every cell
-    key = (repr(specs), float(epsilon))
+    options = (float(epsilon), str(sep_conv_recompute))
+    key = (repr(specs), *options)
     if key not in _CELL_FUNCTIONS:  # one ConcreteFunction: one forward/backward pair too
-        _CELL_FUNCTIONS[key] = _switch_case_cell.get_concrete_function(*specs, float(epsilon))
+        _CELL_FUNCTIONS[key] = _switch_case_cell.get_concrete_function(*specs, *options)
     function = _CELL_FUNCTIONS[key]
-    out = function(*args, float(epsilon))
+    out = function(*args, *options)
     out.set_shape(inputs[1].shape)
     return out
 
@@ -225,9 +265,10 @@ class SharedMicroCell(keras.layers.Layer):
 
     Output: every node no later node reads (the unused cell inputs included) goes
     through ReLU → its own F×F 1×1-conv slice; the slices' sum → BN back to F.
-    Static shapes: all B nodes are concatenated and the kernel slices of used
-    nodes are masked to zero, which equals the original's gather of `[B, F·F]`
-    slices over the concat of the loose ends. Every BN uses batch statistics.
+    `"switch_case"` gathers the loose ends as the original does
+    (`combine_gathered_loose_ends`); `"compute_all"` keeps static shapes: all B
+    nodes are concatenated and the kernel slices of used nodes are masked to zero
+    (`combine_loose_ends`), the same result. Every BN uses batch statistics.
 
     Args:
         num_nodes: decided nodes per cell (B − 2).
@@ -248,7 +289,13 @@ class SharedMicroCell(keras.layers.Layer):
         recompute: if True, the backward pass recomputes the cell's activations
             instead of keeping them from the forward pass (gradient checkpointing per
             cell): the same gradients, less peak memory, a longer step (README,
-            "Recomputing the cells").
+            "Issue #14, fifth pass").
+        sep_conv_recompute: what each sep conv's backward pass recomputes instead of
+            keeping (`micro_ops.sep_conv`; ignored with `recompute`): `"none"` (6
+            activations kept), `"elementwise"` (default: the ReLUs and first BN; 4
+            kept) or `"depthwise"` (the depthwise convs too; 2 kept). The same
+            gradients; less memory for a longer step (README, "Issue #14, sixth
+            pass").
         **kwargs: `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -278,6 +325,7 @@ class SharedMicroCell(keras.layers.Layer):
         op_selection="compute_all",
         weight_sharing="fine",
         recompute=False,
+        sep_conv_recompute="elementwise",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -297,6 +345,12 @@ class SharedMicroCell(keras.layers.Layer):
         self.layout = _as_layout(token_layout, self.num_nodes)
         self.cell_index, self.op_selection = int(cell_index), op_selection
         self.weight_sharing, self.recompute = weight_sharing, bool(recompute)
+        if sep_conv_recompute not in micro_ops.SEP_CONV_RECOMPUTES:
+            raise ValueError(
+                f"`sep_conv_recompute` must be one of {micro_ops.SEP_CONV_RECOMPUTES}. "
+                f"Received: sep_conv_recompute={sep_conv_recompute!r}"
+            )
+        self.sep_conv_recompute = sep_conv_recompute
         inputs_per_node = np.arange(2, self.num_nodes + 2)  # node b reads one of b nodes
         slots = 2 if weight_sharing == "fine" else 1  # coarse: slots x, y share rows
         starts = np.concatenate([[0], np.cumsum(slots * inputs_per_node)[:-1]])
@@ -400,13 +454,17 @@ class SharedMicroCell(keras.layers.Layer):
         norm = self.combine_norm
         combine = (self.combine_kernel.value, norm.gamma.value, norm.beta.value)
 
+        # Within a recomputed cell the sep convs keep everything: the cell's backward
+        # pass holds one cell's activations at a time anyway.
+        sep_recompute = "none" if self.recompute else self.sep_conv_recompute
+
         def cell(floats):  # a pure function of the inputs and gathered weights; the ids
             inputs, sep3, sep5, *combine = floats  # are closed over (no gradient)
             if self.op_selection == "switch_case":
                 return traced_switch_case_cell(
-                    inputs, input_ids, op_ids, sep3, sep5, *combine, norm.epsilon
+                    inputs, input_ids, op_ids, sep3, sep5, *combine, norm.epsilon, sep_recompute
                 )
-            nodes = compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5)
+            nodes = compute_all_nodes(inputs, input_ids, op_ids, sep3, sep5, sep_recompute)
             return combine_loose_ends(nodes, input_ids, *combine, norm.epsilon)
 
         floats = (list(inputs), sep3, sep5, *combine)
@@ -425,4 +483,5 @@ class SharedMicroCell(keras.layers.Layer):
             "op_selection": self.op_selection,
             "weight_sharing": self.weight_sharing,
             "recompute": self.recompute,
+            "sep_conv_recompute": self.sep_conv_recompute,
         }

@@ -44,12 +44,16 @@ def macro_options(child, final=False, jit_compile=False):
             "previous layer alone, so there is no input to share by). Received: "
             f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
         )
-    if not final and child.recompute_cells:
+    if not final and (child.recompute_cells or child.sep_conv_recompute == "depthwise"):
+        flag, value = (
+            ("recompute_cells", True)
+            if child.recompute_cells
+            else ("sep_conv_recompute", "'depthwise'")
+        )
         raise ValueError(  # Keras BN layers update their moving statistics: not pure
-            "Recomputing the cells (--child_recompute_cells) is for the micro search "
-            "only; the macro search's layers update batch-norm statistics, which a "
-            "recomputation would apply twice. Received: recompute_cells=True with "
-            "the macro space; expected False"
+            f"Recomputing (--child_{flag}) is for the micro search only; the macro "
+            "search's layers update batch-norm statistics, which a recomputation would "
+            f"apply twice. Received: {flag}={value} with the macro space"
         )
     return dict(filters=child.filters, dropout=child.dropout)
 
@@ -70,6 +74,7 @@ def micro_options(child, final=False, jit_compile=False):
         )
         options["weight_sharing"] = child.weight_sharing
         options["recompute_cells"] = child.recompute_cells
+        options["sep_conv_recompute"] = child.sep_conv_recompute
     else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
         options["drop_path_keep_prob"] = None if keep >= 1.0 else keep

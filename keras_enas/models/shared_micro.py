@@ -68,6 +68,9 @@ class SharedMicroCNN(keras.Model):
             backward pass instead of kept (gradient checkpointing per cell): the
             same gradients with less peak memory and a longer step; see
             `SharedMicroCell`.
+        sep_conv_recompute: what every sep conv's backward pass recomputes instead
+            of keeping: `"none"`, `"elementwise"` (default) or `"depthwise"`; the
+            same gradients; see `SharedMicroCell`.
         seed: int seed of the dropout masks.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
@@ -101,6 +104,7 @@ class SharedMicroCNN(keras.Model):
         op_selection="compute_all",
         weight_sharing="fine",
         recompute_cells=False,
+        sep_conv_recompute="elementwise",
         seed=None,
         **kwargs,
     ):
@@ -137,6 +141,7 @@ class SharedMicroCNN(keras.Model):
                     op_selection,
                     weight_sharing,
                     recompute=recompute_cells,
+                    sep_conv_recompute=sep_conv_recompute,
                     name=f"cell_{layer_id}",
                 )
             )
@@ -182,6 +187,7 @@ class SharedMicroCNN(keras.Model):
             "op_selection": self.cells[0].op_selection,
             "weight_sharing": self.cells[0].weight_sharing,
             "recompute_cells": self.cells[0].recompute,
+            "sep_conv_recompute": self.cells[0].sep_conv_recompute,
             "seed": self.dropout.seed,
         }
 
