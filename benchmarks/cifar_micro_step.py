@@ -2,11 +2,11 @@
 
 Every figure times the library's own compiled steps (`library_steps.py`), the ones `fit`
 runs. Each variant runs in its own subprocess (its own trace, compile and peak RSS):
-`shared_<op_selection>[_coarse][_recompute|_keep_all|_recompute_depthwise]` is the `fit`
-step of a `CIFARSearch` (built as `search_cifar10` builds it; weight sharing "fine", or
-"coarse" with that suffix; with `_recompute`, `--child_recompute_cells`: activations
-recomputed per cell; `--child_sep_conv_recompute` is the default "elementwise", "none" with
-`_keep_all`, "depthwise" with `_recompute_depthwise`; random
+`shared_<op_selection>[_coarse][_recompute|_recompute_elementwise|_recompute_depthwise]` is
+the `fit` step of a `CIFARSearch` (built as `search_cifar10` builds it; weight sharing "fine",
+or "coarse" with that suffix; with `_recompute`, `--child_recompute_cells`: activations
+recomputed per cell; with the other two, `--child_sep_conv_recompute` "elementwise" or
+"depthwise" instead of the default "none"; random
 strategy: a fresh uniform arc drawn inside every step), and its `child_train_step` on one
 arc repeated (`ms_per_step_fixed_arc`, traced after `peak_rss_mb` is read); `fixed` is the
 `fit` step of the final training's `ClassifierTrainer` on that arc's fixed network, with
@@ -46,8 +46,8 @@ VARIANTS = (
     "shared_switch_case_coarse",
     "shared_switch_case_recompute",
     "shared_switch_case_coarse_recompute",
-    "shared_switch_case_keep_all",
-    "shared_switch_case_coarse_keep_all",
+    "shared_switch_case_recompute_elementwise",
+    "shared_switch_case_coarse_recompute_elementwise",
     "shared_switch_case_recompute_depthwise",
     "shared_switch_case_coarse_recompute_depthwise",
     "shared_compute_all_coarse_recompute_depthwise",
@@ -60,8 +60,11 @@ def _child_config(variant, cfg):
     from keras_enas.config.cifar import CIFARChildConfig
 
     shared = not variant.startswith("fixed")
-    sep_conv_recompute = "elementwise"  # --child_sep_conv_recompute
-    for suffix, value in (("_keep_all", "none"), ("_recompute_depthwise", "depthwise")):
+    sep_conv_recompute = "none"  # --child_sep_conv_recompute
+    for suffix, value in (
+        ("_recompute_elementwise", "elementwise"),
+        ("_recompute_depthwise", "depthwise"),
+    ):
         if variant.endswith(suffix):
             sep_conv_recompute, variant = value, variant.removesuffix(suffix)
     recompute = variant.endswith("_recompute")  # --child_recompute_cells

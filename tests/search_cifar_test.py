@@ -23,10 +23,10 @@ def _batch(images, labels):
 @pytest.mark.parametrize(
     "space_name,weight_sharing,recompute_cells,sep_conv_recompute",
     [
-        ("macro", "fine", False, "elementwise"),
-        ("micro", "fine", False, "elementwise"),
-        ("micro", "coarse", False, "none"),
-        ("micro", "coarse", True, "elementwise"),
+        ("macro", "fine", False, "none"),
+        ("micro", "fine", False, "none"),
+        ("micro", "coarse", False, "elementwise"),
+        ("micro", "coarse", True, "none"),
         ("micro", "coarse", False, "depthwise"),
     ],
 )
@@ -125,7 +125,14 @@ def test_macro_search_refuses_coarse_weight_sharing():
         run_cifar.build_cifar_search(config, _data(), MEAN, STD)
 
 
-@pytest.mark.parametrize("option", [("recompute_cells", True), ("sep_conv_recompute", "depthwise")])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("recompute_cells", True),
+        ("sep_conv_recompute", "elementwise"),
+        ("sep_conv_recompute", "depthwise"),
+    ],
+)
 def test_macro_search_refuses_recomputation(option):
     child = CIFARChildConfig(num_layers=3, filters=4, **dict([option]))
     config = dataclasses.replace(tiny_search_config(child=child), search_space="macro")

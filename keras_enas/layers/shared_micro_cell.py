@@ -291,9 +291,9 @@ class SharedMicroCell(keras.layers.Layer):
             cell): the same gradients, less peak memory, a longer step (README,
             "Issue #14, fifth pass").
         sep_conv_recompute: what each sep conv's backward pass recomputes instead of
-            keeping (`micro_ops.sep_conv`; ignored with `recompute`): `"none"` (6
-            activations kept), `"elementwise"` (default: the ReLUs and first BN; 4
-            kept) or `"depthwise"` (the depthwise convs too; 2 kept). The same
+            keeping (`micro_ops.sep_conv`; ignored with `recompute`): `"none"`
+            (default: 6 activations kept), `"elementwise"` (the ReLUs and first BN;
+            4 kept) or `"depthwise"` (the depthwise convs too; 2 kept). The same
             gradients; less memory for a longer step (README, "Issue #14, sixth
             pass").
         **kwargs: `keras.layers.Layer` arguments.
@@ -325,7 +325,7 @@ class SharedMicroCell(keras.layers.Layer):
         op_selection="compute_all",
         weight_sharing="fine",
         recompute=False,
-        sep_conv_recompute="elementwise",
+        sep_conv_recompute="none",
         **kwargs,
     ):
         super().__init__(**kwargs)

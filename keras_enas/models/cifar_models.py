@@ -44,11 +44,11 @@ def macro_options(child, final=False, jit_compile=False):
             "previous layer alone, so there is no input to share by). Received: "
             f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
         )
-    if not final and (child.recompute_cells or child.sep_conv_recompute == "depthwise"):
+    if not final and (child.recompute_cells or child.sep_conv_recompute != "none"):
         flag, value = (
             ("recompute_cells", True)
             if child.recompute_cells
-            else ("sep_conv_recompute", "'depthwise'")
+            else ("sep_conv_recompute", repr(child.sep_conv_recompute))
         )
         raise ValueError(  # Keras BN layers update their moving statistics: not pure
             f"Recomputing (--child_{flag}) is for the micro search only; the macro "

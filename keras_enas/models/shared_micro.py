@@ -69,7 +69,7 @@ class SharedMicroCNN(keras.Model):
             same gradients with less peak memory and a longer step; see
             `SharedMicroCell`.
         sep_conv_recompute: what every sep conv's backward pass recomputes instead
-            of keeping: `"none"`, `"elementwise"` (default) or `"depthwise"`; the
+            of keeping: `"none"` (default), `"elementwise"` or `"depthwise"`; the
             same gradients; see `SharedMicroCell`.
         seed: int seed of the dropout masks.
         **kwargs: `keras.Model` arguments (`name`, ...).
@@ -104,7 +104,7 @@ class SharedMicroCNN(keras.Model):
         op_selection="compute_all",
         weight_sharing="fine",
         recompute_cells=False,
-        sep_conv_recompute="elementwise",
+        sep_conv_recompute="none",
         seed=None,
         **kwargs,
     ):
