@@ -329,6 +329,40 @@ def test_recomputed_sep_conv_keeps_fewer_activations_and_gives_the_same_gradient
             np.testing.assert_allclose(kept.numpy(), recomputed.numpy(), rtol=1e-5, atol=1e-5)
 
 
+def test_recomputed_sep_conv_under_mixed_precision():
+    """bfloat16 activations and kernels, float32 BN parameters (the mixed policy's
+    layout): the recomputing backward passes give the registered gradients."""
+    rng = np.random.default_rng(9)
+    x = tf.constant(rng.normal(size=(4, 8, 8, F)), tf.bfloat16)
+    stacks = [
+        (
+            tf.constant(rng.normal(size=(5, 5, F)), tf.bfloat16),
+            tf.constant(rng.normal(size=(F, F)), tf.bfloat16),
+            tf.constant(rng.normal(size=(F,)) + 1.0, tf.float32),
+            tf.constant(rng.normal(size=(F,)), tf.float32),
+        )
+        for _ in range(2)
+    ]
+
+    @tf.function
+    def grads(recompute):
+        with tf.GradientTape() as tape:
+            tape.watch([x, stacks])
+            out = micro_ops.sep_conv(x, stacks, recompute)
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) ** 2)
+        flat = tf.nest.flatten(tape.gradient(loss, [x, stacks]))
+        return [out, loss, *flat]
+
+    kept = grads("none")
+    assert kept[0].dtype == tf.bfloat16
+    for recompute in ("elementwise", "depthwise"):
+        for a, b in zip(kept, grads(recompute)):
+            assert a.dtype == b.dtype
+            np.testing.assert_allclose(
+                tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy(), rtol=1e-2
+            )
+
+
 def test_each_op_alone_matches_its_definition():
     """Node 2 = op(input 1) + op(input 1) for every op; the cell output is node 2's."""
     inputs = _inputs(3)

@@ -138,8 +138,8 @@ class CIFARChildConfig(Validated):
         "of both stacks). 'elementwise': the ReLUs and the first BN are "
         "recomputed, 4 kept. 'depthwise': the depthwise convs too, 2 "
         "kept. The same gradients; at the search's default size with "
-        "coarse sharing, measured on 2 CPU cores: peak RSS 1.61, 1.50, "
-        "1.41 GiB, shared / fixed step 1.09, 1.14-1.23, 1.23 (README, "
+        "coarse sharing, measured on 2 CPU cores: peak RSS 1.69, 1.58, "
+        "1.47 GB, shared / fixed step 1.09, 1.14-1.23, 1.23 (README, "
         "'Issue #14, sixth pass'). Ignored with --child_recompute_cells; "
         "the macro search keeps its activations (it refuses the other "
         "values).",
