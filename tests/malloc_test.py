@@ -140,3 +140,12 @@ def test_keras_models_compile_functions_are_wrapped():
         assert isinstance(function, malloc._ReleasedAfterCompile)
         assert function._traces != -1  # called, and trimmed after it compiled
     assert model.make_train_function() is model.train_function
+
+
+def test_library_models_release_the_heap_after_compiling():
+    from keras_enas.search.enas import ENASSearch
+    from keras_enas.tasks.cifar.classifier import ClassifierTrainer
+    from keras_enas.tasks.ptb.lm_trainer import LMTrainer
+
+    for model_class in (ENASSearch, ClassifierTrainer, LMTrainer):
+        assert issubclass(model_class, malloc.ReleasesHeapAfterCompile), model_class

@@ -125,6 +125,16 @@ def test_macro_search_refuses_coarse_weight_sharing():
         run_cifar.build_cifar_search(config, _data(), MEAN, STD)
 
 
+def test_compiled_steps_release_the_heap_after_compiling():
+    from keras_enas.run import malloc
+
+    config = tiny_search_config(child=CIFARChildConfig(num_layers=3, filters=4, batch_size=8))
+    search = run_cifar.build_cifar_search(config, _data(), MEAN, STD)
+    search.make_train_function()
+    compiled = [search.train_function, *search.step_functions().values()]
+    assert all(isinstance(f, malloc._ReleasedAfterCompile) for f in compiled)
+
+
 @pytest.mark.parametrize(
     "option",
     [
