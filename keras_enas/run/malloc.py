@@ -2,6 +2,7 @@
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 __all__ = [
@@ -17,13 +18,20 @@ M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
-def _libc_function(name):
-    """glibc's function `name` through ctypes, or None (another C library or OS)."""
+@functools.cache
+def _libc():
+    """The C library through ctypes, or None. Found once: `find_library` runs
+    `ldconfig`, and the heap is released after every compile."""
     path = ctypes.util.find_library("c")
     try:
-        return getattr(ctypes.CDLL(path), name) if path else None
-    except (OSError, AttributeError):
+        return ctypes.CDLL(path) if path else None
+    except OSError:
         return None
+
+
+def _libc_function(name):
+    """glibc's function `name` through ctypes, or None (another C library or OS)."""
+    return getattr(_libc(), name, None)
 
 
 def release_free_heap():
