@@ -30,7 +30,7 @@ big = libc.malloc(16 << 20); libc.free(big)  # raises glibc's dynamic threshold 
 start = rss()
 blocks = [libc.malloc(256 << 10) for _ in range(200)]
 for b in blocks: ctypes.memset(b, 1, 256 << 10)
-keep = libc.malloc(1024)  # a live chunk above them: the heap top cannot shrink
+keep = libc.malloc(200 << 10)  # live above them (no free hole is this big): the top stays
 for b in blocks: libc.free(b)
 print(rss() - start)
 """
@@ -88,6 +88,58 @@ print(freed, int(malloc.release_free_heap()), freed - (rss() - start))
     assert kept > 60_000  # KiB still resident after free()
     assert released == 1
     assert returned > 40_000  # and given back by the trim (whole pages in the holes)
+
+
+@_GLIBC
+def test_releasing_free_heap_returns_the_heap_while_the_block_runs():
+    """Freed blocks go back during the block (as during a step's compile), not only after."""
+    code = """
+import ctypes, time
+from keras_enas.run import malloc
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+rss = lambda: int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])
+with malloc.releasing_free_heap(0.05):
+    start = rss()
+    blocks = [libc.malloc(2048) for _ in range(40_000)]
+    for b in blocks: ctypes.memset(b, 1, 2048)
+    for i, b in enumerate(blocks):
+        if i % 16: libc.free(b)
+    freed = rss() - start
+    time.sleep(0.5)  # the block still runs: the background thread has trimmed meanwhile
+    print(freed, freed - (rss() - start))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    kept, returned = map(int, out.stdout.split())
+    assert kept > 60_000  # KiB resident just after free()
+    assert returned > 40_000  # returned before the block ended
+
+
+def test_releasing_free_heap_trims_periodically_then_stops(monkeypatch):
+    import threading
+    import time
+
+    trims = []
+    monkeypatch.setattr(malloc, "release_free_heap", lambda: trims.append(1) or True)
+    monkeypatch.setattr(malloc, "_libc_function", lambda name: object())  # any C library
+    with malloc.releasing_free_heap(0.01):
+        time.sleep(0.3)
+        during = len(trims)
+    assert during >= 5  # every 10 ms while the block ran
+    assert len(trims) == during + 1  # and once on leaving it
+    time.sleep(0.1)
+    assert len(trims) == during + 1  # the thread is gone
+    assert not any(t.name == "release_free_heap" for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="boom"), malloc.releasing_free_heap(0.01):
+        raise RuntimeError("boom")  # an error in the block still stops the thread
+    assert not any(t.name == "release_free_heap" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, "1", True, None])
+def test_releasing_free_heap_refuses_a_bad_interval(bad):
+    with pytest.raises(ValueError, match="positive number"), malloc.releasing_free_heap(bad):
+        pass
 
 
 class _Counted:
