@@ -2,11 +2,11 @@
 
 Every figure times the library's own compiled steps (`library_steps.py`), the ones `fit`
 runs. Each variant runs in its own subprocess (its own trace, compile and peak RSS):
-`shared_<op_selection>[_coarse][_recompute|_recompute_elementwise|_recompute_depthwise]` is
+`shared_<op_selection>[_coarse][_recompute|_recompute_<none|elementwise|depthwise>]` is
 the `fit` step of a `CIFARSearch` (built as `search_cifar10` builds it; weight sharing "fine",
 or "coarse" with that suffix; with `_recompute`, `--child_recompute_cells`: activations
-recomputed per cell; with the other two, `--child_sep_conv_recompute` "elementwise" or
-"depthwise" instead of the default "none"; random
+recomputed per cell; with `_recompute_<value>`, `--child_sep_conv_recompute=<value>`;
+without, that flag's default "auto": "depthwise" with coarse sharing, "none" with fine; random
 strategy: a fresh uniform arc drawn inside every step), and its `child_train_step` on one
 arc repeated (`ms_per_step_fixed_arc`, traced after `peak_rss_mb` is read); `fixed` is the
 `fit` step of the final training's `ClassifierTrainer` on that arc's fixed network, with
@@ -47,6 +47,7 @@ VARIANTS = (
     "shared_switch_case_recompute",
     "shared_switch_case_coarse_recompute",
     "shared_switch_case_recompute_elementwise",
+    "shared_switch_case_coarse_recompute_none",
     "shared_switch_case_coarse_recompute_elementwise",
     "shared_switch_case_recompute_depthwise",
     "shared_switch_case_coarse_recompute_depthwise",
@@ -60,8 +61,9 @@ def _child_config(variant, cfg):
     from keras_enas.config.cifar import CIFARChildConfig
 
     shared = not variant.startswith("fixed")
-    sep_conv_recompute = "none"  # --child_sep_conv_recompute
+    sep_conv_recompute = "auto"  # --child_sep_conv_recompute's default
     for suffix, value in (
+        ("_recompute_none", "none"),
         ("_recompute_elementwise", "elementwise"),
         ("_recompute_depthwise", "depthwise"),
     ):
@@ -147,6 +149,7 @@ def run_variant(variant, cfg, steps, warmup, jit_compile, seed=0, same_arc=True)
         arc=space.format_arc(arc),
         sep_ops=_sep_ops(space, arc, cfg["num_layers"]),
         num_parameters=lib.num_parameters(net),
+        sep_conv_recompute=None if fixed else net.cells[0].sep_conv_recompute,  # as resolved
         peak_rss_mb=peak_rss_mb,
         peak_rss_mb_with_same_arc_step=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )

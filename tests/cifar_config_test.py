@@ -147,3 +147,19 @@ def test_micro_op_selection_auto_follows_xla():
     assert "op_selection" not in cifar_models.options_from_config("micro", child, final=True)
     with pytest.raises(ValueError, match=r"`op_selection` must be one of"):
         CIFARChildConfig(op_selection="all")
+
+
+def test_sep_conv_recompute_auto_follows_weight_sharing():
+    def resolved(**kwargs):
+        options = cifar_models.options_from_config("micro", CIFARChildConfig(**kwargs))
+        return options["sep_conv_recompute"]
+
+    assert CIFARChildConfig().sep_conv_recompute == "auto"
+    assert resolved() == "none"  # fine sharing: speed first
+    assert resolved(weight_sharing="coarse") == "depthwise"  # coarse: memory first
+    for value in ("none", "elementwise", "depthwise"):  # an explicit choice stays
+        assert resolved(sep_conv_recompute=value) == value
+        assert resolved(weight_sharing="coarse", sep_conv_recompute=value) == value
+    assert cifar_models.options_from_config("macro", CIFARChildConfig())  # auto: macro keeps all
+    with pytest.raises(ValueError, match="`sep_conv_recompute` must be one of"):
+        CIFARChildConfig(sep_conv_recompute="pointwise")

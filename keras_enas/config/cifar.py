@@ -131,20 +131,30 @@ class CIFARChildConfig(Validated):
         "by default: speed first. The macro search does not have it.",
     )
     sep_conv_recompute: str = _field(
-        "none",
+        "auto",
         "Micro search: what each shared sep conv's backward pass "
-        "recomputes instead of keeping. 'none' (default, speed first): "
-        "all 6 activations kept (ReLU, depthwise and pointwise outputs "
-        "of both stacks). 'elementwise': the ReLUs and the first BN are "
-        "recomputed, 4 kept. 'depthwise': the depthwise convs too, 2 "
-        "kept. The same gradients; at the search's default size with "
-        "coarse sharing, measured on 2 CPU cores: peak RSS 1.69, 1.58, "
-        "1.47 GB, shared / fixed step 1.09, 1.14-1.23, 1.23 (README, "
-        "'Issue #14, sixth pass'). Ignored with --child_recompute_cells; "
-        "the macro search keeps its activations (it refuses the other "
-        "values).",
-        choices=("none", "elementwise", "depthwise"),
+        "recomputes instead of keeping. 'none': all 6 activations kept "
+        "(ReLU, depthwise and pointwise outputs of both stacks). "
+        "'elementwise': the ReLUs and the first BN are recomputed, 4 "
+        "kept. 'depthwise': the depthwise convs too, 2 kept. 'auto' "
+        "(default): 'depthwise' with --child_weight_sharing=coarse (the "
+        "granularity for memory, as NNI's), 'none' with 'fine' (speed "
+        "first). The same gradients; at the search's default size with "
+        "coarse sharing, measured on 2 CPU cores: peak RSS 1.68, 1.57, "
+        "1.37 GB, shared / fixed step 1.09, 1.14-1.23, 1.17-1.30 "
+        "(README, 'Issue #14, seventh pass'). Ignored with "
+        "--child_recompute_cells; the macro search keeps its "
+        "activations (it refuses 'elementwise' and 'depthwise').",
+        choices=("auto", "none", "elementwise", "depthwise"),
     )
+
+    def search_sep_conv_recompute(self):
+        """`sep_conv_recompute` with 'auto' resolved by `weight_sharing`: 'depthwise'
+        for 'coarse', 'none' for 'fine'."""
+        if self.sep_conv_recompute != "auto":
+            return self.sep_conv_recompute
+        return "depthwise" if self.weight_sharing == "coarse" else "none"
+
     drop_path_keep_prob: float = _field(
         1.0,
         "Micro final training: keep probability of the "

@@ -44,7 +44,7 @@ def macro_options(child, final=False, jit_compile=False):
             "previous layer alone, so there is no input to share by). Received: "
             f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
         )
-    if not final and (child.recompute_cells or child.sep_conv_recompute != "none"):
+    if not final and (child.recompute_cells or child.sep_conv_recompute not in ("auto", "none")):
         flag, value = (
             ("recompute_cells", True)
             if child.recompute_cells
@@ -74,7 +74,7 @@ def micro_options(child, final=False, jit_compile=False):
         )
         options["weight_sharing"] = child.weight_sharing
         options["recompute_cells"] = child.recompute_cells
-        options["sep_conv_recompute"] = child.sep_conv_recompute
+        options["sep_conv_recompute"] = child.search_sep_conv_recompute()
     else:  # drop-path only in final training; keep probability 1 means off
         keep = child.drop_path_keep_prob
         options["drop_path_keep_prob"] = None if keep >= 1.0 else keep
