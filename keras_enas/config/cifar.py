@@ -141,7 +141,7 @@ class CIFARChildConfig(Validated):
         "granularity for memory, as NNI's), 'none' with 'fine' (speed "
         "first). The same gradients; at the search's default size with "
         "coarse sharing, measured on 2 CPU cores: peak RSS 1.68, 1.57, "
-        "1.37 GB, shared / fixed step 1.09, 1.14-1.23, 1.17-1.30 "
+        "1.42 GB, shared / fixed step 0.97-1.08, 1.11-1.19, 1.07-1.23 "
         "(README, 'Issue #14, seventh pass'). Ignored with "
         "--child_recompute_cells; the macro search keeps its "
         "activations (it refuses 'elementwise' and 'depthwise').",
