@@ -65,16 +65,23 @@ _GLIBC = pytest.mark.skipif(
 )
 
 
-@_GLIBC
-def test_release_free_heap_returns_scattered_free_blocks():
-    """Small blocks freed between live ones stay resident until `release_free_heap`."""
-    code = """
+# A subprocess's preamble: glibc's malloc and free through ctypes, and its RSS in KiB.
+_HEAP_PROBE = """
 import ctypes
 from keras_enas.run import malloc
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 rss = lambda: int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])
+"""
+
+
+@_GLIBC
+def test_release_free_heap_returns_scattered_free_blocks():
+    """Small blocks freed between live ones stay resident until `release_free_heap`."""
+    code = (
+        _HEAP_PROBE
+        + """
 start = rss()
 blocks = [libc.malloc(2048) for _ in range(40_000)]  # ~80 MiB of small blocks, in the heap
 for b in blocks: ctypes.memset(b, 1, 2048)
@@ -83,6 +90,7 @@ for i, b in enumerate(blocks):  # every 16th stays: 30 KiB holes between live bl
 freed = rss() - start
 print(freed, int(malloc.release_free_heap()), freed - (rss() - start))
 """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     kept, released, returned = map(int, out.stdout.split())
     assert kept > 60_000  # KiB still resident after free()
@@ -93,13 +101,10 @@ print(freed, int(malloc.release_free_heap()), freed - (rss() - start))
 @_GLIBC
 def test_releasing_free_heap_returns_the_heap_while_the_block_runs():
     """Freed blocks go back during the block (as during a step's compile), not only after."""
-    code = """
-import ctypes, time
-from keras_enas.run import malloc
-libc = ctypes.CDLL(None)
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
-rss = lambda: int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])
+    code = (
+        _HEAP_PROBE
+        + """
+import time
 with malloc.releasing_free_heap(0.05):
     start = rss()
     blocks = [libc.malloc(2048) for _ in range(40_000)]
@@ -110,6 +115,7 @@ with malloc.releasing_free_heap(0.05):
     time.sleep(0.5)  # the block still runs: the background thread has trimmed meanwhile
     print(freed, freed - (rss() - start))
 """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     kept, returned = map(int, out.stdout.split())
     assert kept > 60_000  # KiB resident just after free()
