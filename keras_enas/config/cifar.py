@@ -148,13 +148,6 @@ class CIFARChildConfig(Validated):
         choices=("auto", "none", "elementwise", "depthwise"),
     )
 
-    def search_sep_conv_recompute(self):
-        """`sep_conv_recompute` with 'auto' resolved by `weight_sharing`: 'depthwise'
-        for 'coarse', 'none' for 'fine'."""
-        if self.sep_conv_recompute != "auto":
-            return self.sep_conv_recompute
-        return "depthwise" if self.weight_sharing == "coarse" else "none"
-
     drop_path_keep_prob: float = _field(
         1.0,
         "Micro final training: keep probability of the "
@@ -163,6 +156,13 @@ class CIFARChildConfig(Validated):
         lower=0.01,
         upper=1.0,
     )
+
+    def search_sep_conv_recompute(self):
+        """`sep_conv_recompute` with 'auto' resolved by `weight_sharing`: 'depthwise'
+        for 'coarse', 'none' for 'fine'."""
+        if self.sep_conv_recompute != "auto":
+            return self.sep_conv_recompute
+        return "depthwise" if self.weight_sharing == "coarse" else "none"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,7 +44,7 @@ def macro_options(child, final=False, jit_compile=False):
             "previous layer alone, so there is no input to share by). Received: "
             f"weight_sharing={child.weight_sharing!r}; expected 'fine'"
         )
-    if not final and (child.recompute_cells or child.sep_conv_recompute not in ("auto", "none")):
+    if not final and (child.recompute_cells or child.search_sep_conv_recompute() != "none"):
         flag, value = (
             ("recompute_cells", True)
             if child.recompute_cells
